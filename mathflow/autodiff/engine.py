@@ -57,6 +57,7 @@ def run_backward(
     captured: list[Any] = [None] * len(inputs) if inputs is not None else []
     leaf_grads: dict[int, tuple[Tensor, Any]] = {}
     pending: dict[int, list[Any]] = {}
+    holding: dict[int, list[Tensor | None]] = {}  # outputs kept alive until their node has run
     heap: list[tuple[int, int, Function]] = []
     counter = itertools.count()
 
@@ -81,8 +82,10 @@ def run_backward(
         slots = pending.get(id(fn))
         if slots is None:
             slots = pending[id(fn)] = [None] * len(fn._outputs)
+            holding[id(fn)] = [None] * len(fn._outputs)
             heapq.heappush(heap, (-fn.generation, next(counter), fn))
         slots[tensor._index] = _accumulate(slots[tensor._index], grad)
+        holding[id(fn)][tensor._index] = tensor
 
     keep_alive = list(outputs)  # outputs must outlive the walk
     with mode.set_grad_enabled(create_graph):
@@ -94,6 +97,7 @@ def run_backward(
         while heap:
             _, _, fn = heapq.heappop(heap)
             grads = pending.pop(id(fn))
+            held = holding.pop(id(fn))
             if wanted is not None:
                 for index, ref in enumerate(fn._outputs):
                     out = ref()
@@ -106,6 +110,7 @@ def run_backward(
                     send(tensor, grad)
             if not retain_graph:
                 fn.release()
+            del held
     del keep_alive
 
     if inputs is not None:

@@ -50,10 +50,16 @@ class Function:
         return type(self).__name__.lower()
 
     def output(self, index: int = 0) -> "Tensor":
-        """The ``index``-th output tensor (alive while the graph is being walked)."""
+        """The ``index``-th output tensor, rebuilt on this node if the caller dropped it."""
         tensor = self._outputs[index]()
-        if tensor is None:  # pragma: no cover - the engine keeps outputs alive
-            raise RuntimeError(f"output {index} of {self.name} is gone")
+        if tensor is None:
+            # only a multi-output node can lose an output the engine still needs (one nobody used)
+            from mathflow.autodiff.tensor import Tensor
+
+            tensor = Tensor._wrap(self._output_arrays[index], True)
+            tensor._ctx = self
+            tensor._index = index
+            tensor._generation = self.generation + 1
         return tensor
 
     def __call__(self, *inputs: "Tensor") -> Any:
@@ -69,6 +75,8 @@ class Function:
             self.needs_input_grad = tuple(t.requires_grad for t in inputs)
             self.generation = max(t._generation for t in inputs)
             self._outputs = tuple(weakref.ref(o) for o in outputs)
+            if multi:
+                self._output_arrays = arrays
             for index, out in enumerate(outputs):
                 out._ctx = self
                 out._index = index

@@ -107,16 +107,18 @@ class Tensor:
         self.requires_grad = flag
         return self
 
-    def backward(self, grad: Any = None, *, retain_graph: bool = False, create_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, *, retain_graph: bool | None = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` by the chain rule.
 
         ``grad`` defaults to 1 for a scalar. The graph is freed afterwards unless
         ``retain_graph`` is set; ``create_graph`` records the backward pass itself so the
-        gradients can be differentiated again.
+        gradients can be differentiated again, and then keeps the graph by default (the
+        recorded gradients may refer to it).
         """
         from mathflow.autodiff.engine import run_backward
 
-        run_backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        run_backward([self], [grad], retain_graph=retain, create_graph=create_graph)
 
     def zero_grad(self) -> None:
         self.grad = None

@@ -33,17 +33,24 @@ from mathflow.functional.losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
     hinge,
+    huber,
+    mae,
     mse,
 )
 from mathflow.functional.products import dot, matmul, outer
 from mathflow.functional.nn import (
     dropout,
+    elu,
+    gelu,
     leaky_relu,
+    linear,
+    linear_relu,
     log_softmax,
     logsumexp,
     relu,
     sigmoid,
     softmax,
+    softplus,
     tanh,
 )
 from mathflow.functional.reduce import max, mean, min, sum

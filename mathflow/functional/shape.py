@@ -45,7 +45,8 @@ class Transpose(Function):
 
     def forward(self, x: Any) -> Any:
         axes = self.axes if self.axes is not None else tuple(reversed(range(x.ndim)))
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        in_range = all(-x.ndim <= a < x.ndim for a in axes)
+        if not in_range or sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ShapeError(f"transpose: axes {axes} do not permute the {x.ndim} axes of shape {tuple(x.shape)}")
         self.axes = tuple(a % x.ndim for a in axes)
         return x.transpose(self.axes)
@@ -224,6 +225,8 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
 def swapaxes(x: Any, a: int, b: int) -> Tensor:
     """x with axes ``a`` and ``b`` exchanged (the matrix transpose of a batch when a, b = -2, -1)."""
     x = as_tensor(x)
+    if not (-x.ndim <= a < x.ndim and -x.ndim <= b < x.ndim):
+        raise ShapeError(f"swapaxes: axes {a} and {b} are out of range for shape {x.shape}")
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return Transpose(tuple(axes))(x)

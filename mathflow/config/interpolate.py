@@ -1,0 +1,210 @@
+"""``${section.key}`` references inside string values.
+
+* A value that is exactly one reference takes the referenced value with its type:
+  ``units: ${model.hidden}`` gives the integer, ``${model.layers.0}`` a copy of the mapping.
+* References embedded in text are formatted into it: ``name: run-${train.epochs}`` →
+  ``"run-10"`` (booleans as ``true``/``false``, None as ``null``); a mapping or list cannot
+  be embedded.
+* Path segments are separated by dots; a segment indexing a list is an integer
+  (``${model.layers.0.units}`` or ``${model.layers[0].units}``).
+* A referenced value that itself holds references is resolved first; reference cycles
+  are reported. ``$${`` writes a literal ``${``.
+
+Each problem is reported at the position of the string value that holds the reference.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import replace
+from typing import Any
+
+from mathflow.config.errors import IssueList, describe, plural, suggest
+from mathflow.config.loader import Document, KeyPath
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+_INDEX = re.compile(r"\[(-?\d+)\]")
+
+
+class _Failed(Exception):
+    """A reference could not be resolved; the issue has already been recorded."""
+
+
+class _Unresolved(Exception):
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.suggestion = suggestion
+
+
+def _has_reference(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def _dotted(parts: list[str | int] | tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _split(ref: str) -> list[str]:
+    text = _INDEX.sub(r".\1", ref.strip())
+    parts = text.split(".")
+    if not text or any(not p.strip() for p in parts):
+        raise _Unresolved(f"malformed reference '${{{ref}}}'", None)
+    return [p.strip() for p in parts]
+
+
+def _format(value: Any, ref: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (dict, list)):
+        raise _Unresolved(f"cannot embed '${{{ref}}}' ({describe(value)}) in text; make the reference the whole value")
+    return str(value)
+
+
+class _Resolver:
+    def __init__(self, document: Document, issues: IssueList) -> None:
+        self.document = document
+        self.raw = document.data
+        self.issues = issues
+        self.done: dict[KeyPath, Any] = {}
+        self.failed: set[KeyPath] = set()
+        self.active: list[KeyPath] = []
+
+    # A string leaf of the raw data, identified by its path -----------------------------------
+    def leaf(self, path: KeyPath, text: str) -> Any:
+        if path in self.done:
+            return self.done[path]
+        if path in self.failed:
+            raise _Failed
+        if path in self.active:
+            loop = self.active[self.active.index(path) :]
+            self.failed.update(loop)
+            chain = " -> ".join([_dotted(p) for p in loop] + [_dotted(path)])
+            self.issues.add(self.document.locate_value(loop[0]), f"reference cycle: {chain}")
+            raise _Failed
+        self.active.append(path)
+        try:
+            value = self.render(text)
+        except _Unresolved as exc:
+            self.failed.add(path)
+            self.issues.add(self.document.locate_value(path), exc.message, exc.suggestion)
+            raise _Failed from None
+        except _Failed:
+            self.failed.add(path)
+            raise
+        finally:
+            self.active.pop()
+        self.done[path] = value
+        return value
+
+    def render(self, text: str) -> Any:
+        pieces: list[str] = []
+        last = 0
+        for match in _TOKEN.finditer(text):
+            literal = text[last : match.start()]
+            if "${" in literal:
+                raise _Unresolved(f"unclosed '${{' in '{text}'")
+            pieces.append(literal)
+            last = match.end()
+            if match.group(1) is None:  # "$${" escape
+                pieces.append("${")
+                continue
+            ref = match.group(1)
+            if match.start() == 0 and match.end() == len(text):
+                return self.lookup(ref)
+            pieces.append(_format(self.lookup(ref), ref))
+        tail = text[last:]
+        if "${" in tail:
+            raise _Unresolved(f"unclosed '${{' in '{text}'")
+        pieces.append(tail)
+        return "".join(pieces)
+
+    # Following a reference ---------------------------------------------------------------------
+    def lookup(self, ref: str) -> Any:
+        parts = _split(ref)
+        node: Any = self.raw
+        raw_path: KeyPath = ()
+        is_raw = True  # still walking the original data (not a resolved copy)
+        walked: list[str | int] = []
+        for part in parts:
+            if is_raw and _has_reference(node):
+                node = self.leaf(raw_path, node)
+                is_raw = False
+            if isinstance(node, dict):
+                if part not in node:
+                    self._missing(ref, walked, part, list(node))
+                key: str | int = part
+            elif isinstance(node, list):
+                try:
+                    index = int(part)
+                except ValueError:
+                    raise _Unresolved(
+                        f"unknown reference '${{{ref}}}': '{_dotted(walked)}' is a list; "
+                        f"expected an index, got '{part}'"
+                    ) from None
+                if not -len(node) <= index < len(node):
+                    raise _Unresolved(
+                        f"unknown reference '${{{ref}}}': index {index} is out of range, "
+                        f"'{_dotted(walked)}' has {plural(len(node), 'item')}"
+                    )
+                key = index % len(node)
+            else:
+                raise _Unresolved(
+                    f"unknown reference '${{{ref}}}': '{_dotted(walked)}' is {describe(node)}, it has no '{part}'"
+                )
+            node = node[key]
+            raw_path = (*raw_path, key)
+            walked.append(part)
+        if is_raw:
+            node = self.deep(raw_path, node)
+        return copy.deepcopy(node)
+
+    def _missing(self, ref: str, walked: list[str | int], part: str, keys: list[str]) -> None:
+        close = suggest(part, keys)
+        fixed = _dotted([*walked, close]) if close else None
+        where = f"in '{_dotted(walked)}'" if walked else "at the top level"
+        raise _Unresolved(f"unknown reference '${{{ref}}}': no key '{part}' {where}", fixed)
+
+    def deep(self, path: KeyPath, value: Any) -> Any:
+        """``value`` (found at ``path`` of the raw data) with every reference inside resolved."""
+        if _has_reference(value):
+            return self.leaf(path, value)
+        if isinstance(value, dict):
+            return {k: self.deep((*path, k), v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.deep((*path, i), v) for i, v in enumerate(value)]
+        return value
+
+    def resolve_all(self, value: Any, path: KeyPath = ()) -> Any:
+        """Like :meth:`deep`, but a failed leaf keeps its text so that every problem is found."""
+        if _has_reference(value):
+            try:
+                return self.leaf(path, value)
+            except _Failed:
+                return value
+        if isinstance(value, dict):
+            return {k: self.resolve_all(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve_all(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+
+def interpolate(document: Document) -> Document:
+    """A copy of ``document`` with every ``${...}`` reference resolved.
+
+    Raises :class:`~mathflow.config.errors.ConfigError` listing every unknown reference and
+    cycle, each at the position of the value that holds it.
+    """
+    issues = IssueList()
+    resolver = _Resolver(document, issues)
+    data = resolver.resolve_all(document.data)
+    issues.raise_if_any()
+    return replace(
+        document,
+        data=data,
+        key_locations=dict(document.key_locations),
+        value_locations=dict(document.value_locations),
+    )

@@ -1,0 +1,449 @@
+"""Named data sources: real data sets shipped with scikit-learn, seeded generators, and files.
+
+Every source is a :class:`DataSource` registered in :data:`DATASETS` under the name a pipeline
+uses. ``source.load(seed, base_dir=..., **params)`` returns a :class:`Dataset`; parameters not
+given take the source's ``defaults``. :func:`load_dataset` accepts the three spec forms a YAML
+file can hold: ``"moons"``, ``{"moons": {"n": 500}}`` and ``{"type": "moons", "n": 500}``.
+
+Generated sources draw everything from ``numpy.random.default_rng(seed)``, so a seed fixes the
+data; built-in sources are fixed tables and ignore the seed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mathflow.data.dataset import Dataset, dataset_from_arrays
+from mathflow.errors import MathflowError
+from mathflow.registry import Registry
+
+DATASETS: Registry[type[DataSource]] = Registry("dataset")
+
+_REQUIRED = object()
+
+
+def parse_spec(spec: Any, family: str, type_key: str = "type") -> tuple[str, dict[str, Any]]:
+    """``(name, params)`` from ``"name"``, ``{"name": {params}}`` or ``{"type": "name", **params}``."""
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, Mapping):
+        if type_key in spec:
+            name = spec[type_key]
+            params = {str(k): v for k, v in spec.items() if k != type_key}
+        elif len(spec) == 1:
+            ((name, params),) = spec.items()
+            if params is None:
+                params = {}
+            if not isinstance(params, Mapping):
+                raise MathflowError(
+                    f"{family} {name!r}: its parameters must be a mapping, got {type(params).__name__} {params!r}"
+                )
+            params = {str(k): v for k, v in params.items()}
+        else:
+            raise MathflowError(
+                f"{family} spec {dict(spec)!r} is ambiguous: use {{{type_key}: name, ...params}} "
+                f"or {{name: {{...params}}}}"
+            )
+        if not isinstance(name, str):
+            raise MathflowError(f"{family} name must be a string, got {name!r}")
+        return name, params
+    raise MathflowError(f"a {family} is given by a name or a mapping, not {type(spec).__name__} {spec!r}")
+
+
+def check_params(owner: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` updated with ``given``; an unknown or missing parameter raises."""
+    values = dict(defaults)
+    for key, value in given.items():
+        if key not in defaults:
+            close = difflib.get_close_matches(key, list(defaults), n=1, cutoff=0.6)
+            known = ", ".join(defaults) or "none"
+            hint = f"did you mean {close[0]!r}?" if close else f"parameters: {known}"
+            raise MathflowError(f"{owner} has no parameter {key!r}", suggestion=hint)
+        values[key] = value
+    missing = [k for k, v in values.items() if v is _REQUIRED]
+    if missing:
+        raise MathflowError(f"{owner} needs the parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    return values
+
+
+def positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int ≥ ``minimum``, or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise MathflowError(f"{owner}: {name} must be an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def nonnegative_float(owner: str, name: str, value: Any) -> float:
+    """``value`` as a float ≥ 0, or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
+        raise MathflowError(f"{owner}: {name} must be a number ≥ 0, got {value!r}")
+    return float(value)
+
+
+class DataSource:
+    """A named way to obtain a :class:`Dataset`.
+
+    Subclasses set ``kind`` (``builtin``, ``generated`` or ``file``), ``description`` and
+    ``defaults`` (a parameter without a usable default is marked :data:`REQUIRED`) and implement
+    :meth:`build`.
+    """
+
+    registry_name: ClassVar[str] = "?"
+    kind: ClassVar[str] = "generated"
+    description: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def load(self, seed: int | None = 0, *, base_dir: str | os.PathLike[str] | None = None, **params: Any) -> Dataset:
+        """The data set for ``seed`` and ``params`` (relative file paths resolve against ``base_dir``)."""
+        values = check_params(f"dataset {self.registry_name!r}", params, self.defaults)
+        rng = np.random.default_rng(seed)
+        return self.build(rng, base_dir, **values)
+
+    def build(self, rng: np.random.Generator, base_dir: Any, **params: Any) -> Dataset:
+        raise NotImplementedError
+
+    def required_params(self) -> list[str]:
+        return [k for k, v in self.defaults.items() if v is _REQUIRED]
+
+    def default_params(self) -> dict[str, Any]:
+        """The defaults that have a value (required parameters left out)."""
+        return {k: v for k, v in self.defaults.items() if v is not _REQUIRED}
+
+
+REQUIRED = _REQUIRED
+
+
+def get_source(name: str) -> DataSource:
+    """The registered source ``name`` (unknown names raise with a suggestion)."""
+    return DATASETS.create(name)
+
+
+def load_dataset(
+    spec: Any, seed: int | None = 0, *, base_dir: str | os.PathLike[str] | None = None, **overrides: Any
+) -> Dataset:
+    """Load the data set a spec names: ``"digits"``, ``{"moons": {"n": 500}}`` or ``{"type": "moons", "n": 500}``."""
+    name, params = parse_spec(spec, "dataset")
+    params.update(overrides)
+    return get_source(name).load(seed, base_dir=base_dir, **params)
+
+
+def describe_sources() -> list[dict[str, Any]]:
+    """One row per registered source: name, kind, description, parameters with defaults."""
+    return [
+        {
+            "name": name,
+            "kind": cls.kind,
+            "description": cls.description,
+            "params": {k: (None if v is _REQUIRED else v) for k, v in cls.defaults.items()},
+            "required": [k for k, v in cls.defaults.items() if v is _REQUIRED],
+        }
+        for name, cls in DATASETS.items()
+    ]
+
+
+# --------------------------------------------------------------------------- built-in (scikit-learn)
+
+
+class _SklearnSource(DataSource):
+    kind = "builtin"
+    loader: ClassVar[str] = ""
+    task: ClassVar[str] = "classification"
+
+    def build(self, rng: np.random.Generator, base_dir: Any, **params: Any) -> Dataset:
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, self.loader)()
+        names = getattr(bunch, "feature_names", None)
+        features = [str(n) for n in names] if names is not None else None
+        if self.task == "regression":
+            return dataset_from_arrays(
+                bunch.data,
+                bunch.target,
+                task="regression",
+                name=self.registry_name,
+                description=self.description,
+                feature_names=features,
+            )
+        labels = np.asarray(bunch.target, dtype=np.int64)
+        targets = getattr(bunch, "target_names", None)
+        count = int(labels.max()) + 1
+        class_names = [str(t) for t in targets] if targets is not None else [str(c) for c in range(count)]
+        return Dataset(
+            np.asarray(bunch.data, dtype=np.float32),
+            labels,
+            "classification",
+            count,
+            features,
+            class_names,
+            self.registry_name,
+            self.description,
+        )
+
+
+@DATASETS.register("digits")
+class Digits(_SklearnSource):
+    description = "8×8 images of handwritten digits: 1797 samples, 64 pixel features (0–16), 10 classes"
+    loader = "load_digits"
+
+
+@DATASETS.register("iris")
+class Iris(_SklearnSource):
+    description = "Fisher's iris flowers: 150 samples, 4 features, 3 classes"
+    loader = "load_iris"
+
+
+@DATASETS.register("wine")
+class Wine(_SklearnSource):
+    description = "Wine recognition: 178 samples, 13 chemical features, 3 cultivars"
+    loader = "load_wine"
+
+
+@DATASETS.register("breast_cancer")
+class BreastCancer(_SklearnSource):
+    description = "Wisconsin breast cancer: 569 samples, 30 features, 2 classes (malignant, benign)"
+    loader = "load_breast_cancer"
+
+
+@DATASETS.register("diabetes")
+class Diabetes(_SklearnSource):
+    description = "Diabetes progression: 442 samples, 10 features, regression target of shape (1,)"
+    loader = "load_diabetes"
+    task = "regression"
+
+
+# --------------------------------------------------------------------------- generated
+
+
+def _classification(
+    owner: str, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, num_classes: int, description: str
+) -> Dataset:
+    order = rng.permutation(len(x))
+    return Dataset(
+        x[order].astype(np.float32),
+        y[order].astype(np.int64),
+        "classification",
+        num_classes,
+        [f"x{i}" for i in range(int(np.prod(x.shape[1:])))],
+        [str(c) for c in range(num_classes)],
+        owner,
+        description,
+    )
+
+
+def _per_class(n: int, classes: int) -> list[int]:
+    base, extra = divmod(n, classes)
+    return [base + (1 if c < extra else 0) for c in range(classes)]
+
+
+@DATASETS.register("moons")
+class Moons(DataSource):
+    description = "two interleaving half circles in 2-D (2 classes)"
+    defaults: ClassVar[dict[str, Any]] = {"n": 200, "noise": 0.1}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
+        n = positive_int("moons", "n", n, 2)
+        noise = nonnegative_float("moons", "noise", noise)
+        n_outer, n_inner = _per_class(n, 2)
+        t_out = np.linspace(0.0, np.pi, n_outer)
+        t_in = np.linspace(0.0, np.pi, n_inner)
+        outer = np.stack([np.cos(t_out), np.sin(t_out)], axis=1)
+        inner = np.stack([1.0 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1)
+        x = np.concatenate([outer, inner]) + noise * rng.standard_normal((n, 2))
+        y = np.repeat([0, 1], [n_outer, n_inner])
+        return _classification("moons", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}")
+
+
+@DATASETS.register("circles")
+class Circles(DataSource):
+    description = "a small circle inside a large one in 2-D (2 classes: outer 0, inner 1)"
+    defaults: ClassVar[dict[str, Any]] = {"n": 200, "noise": 0.05, "factor": 0.5}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any, factor: Any) -> Dataset:
+        n = positive_int("circles", "n", n, 2)
+        noise = nonnegative_float("circles", "noise", noise)
+        factor = nonnegative_float("circles", "factor", factor)
+        if not 0.0 < factor < 1.0:
+            raise MathflowError(f"circles: factor (inner radius / outer radius) must lie in (0, 1), got {factor}")
+        n_outer, n_inner = _per_class(n, 2)
+        t_out = np.linspace(0.0, 2 * np.pi, n_outer, endpoint=False)
+        t_in = np.linspace(0.0, 2 * np.pi, n_inner, endpoint=False)
+        outer = np.stack([np.cos(t_out), np.sin(t_out)], axis=1)
+        inner = factor * np.stack([np.cos(t_in), np.sin(t_in)], axis=1)
+        x = np.concatenate([outer, inner]) + noise * rng.standard_normal((n, 2))
+        y = np.repeat([0, 1], [n_outer, n_inner])
+        return _classification("circles", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}, factor={factor}")
+
+
+@DATASETS.register("blobs")
+class Blobs(DataSource):
+    description = "isotropic Gaussian clusters, one class per center (centers drawn in [-10, 10]^features)"
+    defaults: ClassVar[dict[str, Any]] = {"n": 300, "centers": 3, "features": 2, "std": 1.0}
+
+    def build(
+        self, rng: np.random.Generator, base_dir: Any, *, n: Any, centers: Any, features: Any, std: Any
+    ) -> Dataset:
+        centers = positive_int("blobs", "centers", centers)
+        n = positive_int("blobs", "n", n, centers)
+        features = positive_int("blobs", "features", features)
+        std = nonnegative_float("blobs", "std", std)
+        means = rng.uniform(-10.0, 10.0, size=(centers, features))
+        y = np.repeat(np.arange(centers), _per_class(n, centers))
+        x = means[y] + std * rng.standard_normal((n, features))
+        return _classification("blobs", x, y, rng, centers, f"{self.description}; n={n}, centers={centers}, std={std}")
+
+
+@DATASETS.register("spirals")
+class Spirals(DataSource):
+    description = "interleaved spiral arms in 2-D, one class per arm"
+    defaults: ClassVar[dict[str, Any]] = {"n": 300, "classes": 2, "noise": 0.2}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, classes: Any, noise: Any) -> Dataset:
+        classes = positive_int("spirals", "classes", classes, 2)
+        n = positive_int("spirals", "n", n, classes)
+        noise = nonnegative_float("spirals", "noise", noise)
+        xs, ys = [], []
+        for c, count in enumerate(_per_class(n, classes)):
+            r = np.linspace(0.0, 1.0, count)
+            # arm c starts at angle 2πc/C and turns by 4 radians from the centre to the rim
+            theta = 2 * np.pi * c / classes + 4.0 * r + noise * rng.standard_normal(count)
+            xs.append(np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1))
+            ys.append(np.full(count, c))
+        return _classification(
+            "spirals", np.concatenate(xs), np.concatenate(ys), rng, classes, f"{self.description}; n={n}"
+        )
+
+
+@DATASETS.register("xor")
+class Xor(DataSource):
+    description = "points in [-1, 1]^2 labelled by the sign of x0·x1 (class 1 when the signs differ)"
+    defaults: ClassVar[dict[str, Any]] = {"n": 200, "noise": 0.1}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
+        n = positive_int("xor", "n", n, 2)
+        noise = nonnegative_float("xor", "noise", noise)
+        clean = rng.uniform(-1.0, 1.0, size=(n, 2))
+        y = ((clean[:, 0] > 0) != (clean[:, 1] > 0)).astype(np.int64)
+        x = clean + noise * rng.standard_normal((n, 2))
+        return _classification("xor", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}")
+
+
+@DATASETS.register("regression")
+class LinearRegression(DataSource):
+    description = "y = x·w + b + noise·ε with x, w, ε standard normal (regression target of shape (1,))"
+    defaults: ClassVar[dict[str, Any]] = {"n": 200, "features": 4, "noise": 0.1}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, features: Any, noise: Any) -> Dataset:
+        n = positive_int("regression", "n", n)
+        features = positive_int("regression", "features", features)
+        noise = nonnegative_float("regression", "noise", noise)
+        w = rng.standard_normal(features)
+        b = float(rng.standard_normal())
+        x = rng.standard_normal((n, features))
+        y = x @ w + b + noise * rng.standard_normal(n)
+        return Dataset(
+            x.astype(np.float32),
+            y.astype(np.float32)[:, None],
+            "regression",
+            feature_names=[f"x{i}" for i in range(features)],
+            name="regression",
+            description=f"{self.description}; n={n}, features={features}, noise={noise}",
+            metadata={"weights": w.tolist(), "bias": b},
+        )
+
+
+@DATASETS.register("synthetic")
+class Synthetic(DataSource):
+    description = "standard-normal inputs of a declared per-sample shape with uniform random labels (for benchmarks)"
+    defaults: ClassVar[dict[str, Any]] = {"n": 256, "sample_shape": [3, 32, 32], "num_classes": 10}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, sample_shape: Any, num_classes: Any) -> Dataset:
+        n = positive_int("synthetic", "n", n)
+        num_classes = positive_int("synthetic", "num_classes", num_classes)
+        if isinstance(sample_shape, (int, np.integer)) and not isinstance(sample_shape, bool):
+            sample_shape = [sample_shape]
+        if not isinstance(sample_shape, (list, tuple)) or not sample_shape:
+            raise MathflowError(f"synthetic: sample_shape must be a list of positive integers, got {sample_shape!r}")
+        shape = tuple(positive_int("synthetic", "sample_shape entry", d) for d in sample_shape)
+        x = rng.standard_normal((n, *shape), dtype=np.float32)
+        y = rng.integers(0, num_classes, size=n, dtype=np.int64)
+        return Dataset(
+            x,
+            y,
+            "classification",
+            num_classes,
+            None,
+            [str(c) for c in range(num_classes)],
+            "synthetic",
+            f"{self.description}; n={n}, sample_shape={list(shape)}",
+        )
+
+
+# --------------------------------------------------------------------------- files
+
+
+@DATASETS.register("csv")
+class CsvSource(DataSource):
+    kind = "file"
+    description = "a CSV file with a header row; categorical columns one-hot (or ordinal) encoded"
+    defaults: ClassVar[dict[str, Any]] = {
+        "path": _REQUIRED,
+        "target": None,
+        "task": None,
+        "categorical": "onehot",
+        "delimiter": ",",
+        "features": None,
+        "class_names": None,
+        "categories": None,
+    }
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, path: Any, **params: Any) -> Dataset:
+        from mathflow.data.files import read_csv
+
+        return read_csv(path, base_dir=base_dir, **params)
+
+
+@DATASETS.register("npz")
+class NpzSource(DataSource):
+    kind = "file"
+    description = "two arrays of a NumPy .npz archive (keys x_key and y_key)"
+    defaults: ClassVar[dict[str, Any]] = {
+        "path": _REQUIRED,
+        "x_key": "x",
+        "y_key": "y",
+        "task": None,
+        "class_names": None,
+    }
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, path: Any, **params: Any) -> Dataset:
+        from mathflow.data.files import read_npz
+
+        return read_npz(path, base_dir=base_dir, **params)
+
+
+@DATASETS.register("npy")
+class NpySource(DataSource):
+    kind = "file"
+    description = "a pair of NumPy .npy files: inputs x and targets y"
+    defaults: ClassVar[dict[str, Any]] = {"x": _REQUIRED, "y": _REQUIRED, "task": None, "class_names": None}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, x: Any, y: Any, **params: Any) -> Dataset:
+        from mathflow.data.files import read_npy_pair
+
+        return read_npy_pair(x, y, base_dir=base_dir, **params)
+
+
+@DATASETS.register("idx")
+class IdxSource(DataSource):
+    kind = "file"
+    description = "MNIST-format IDX files (gzipped or not): an images file and a labels file"
+    defaults: ClassVar[dict[str, Any]] = {"images": _REQUIRED, "labels": _REQUIRED, "class_names": None}
+
+    def build(self, rng: np.random.Generator, base_dir: Any, *, images: Any, labels: Any, **params: Any) -> Dataset:
+        from mathflow.data.files import read_idx_pair
+
+        return read_idx_pair(images, labels, base_dir=base_dir, **params)

@@ -1,0 +1,272 @@
+"""Evaluation metrics on NumPy arrays (Tensors and CuPy arrays are copied to NumPy first).
+
+Every metric takes ``(y_true, y_pred)`` and returns a Python float (the confusion matrix
+returns an integer array). Each is registered in :data:`METRICS` and carries
+``higher_is_better`` (True for accuracy, False for errors) so that early stopping knows which
+way is better.
+
+Classification metrics accept, for ``y_pred``:
+
+- class scores or probabilities of shape (N, C), C ≥ 2: the predicted class is the argmax;
+- probabilities of shape (N,) or (N, 1) with values in [0, 1]: class 1 when p > ``threshold``
+  (0.5), else class 0;
+- integer (or whole-valued float) class labels of shape (N,) or (N, 1).
+
+``y_true`` may be labels of shape (N,) or (N, 1), or one-hot rows of shape (N, C).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mathflow.backend import to_numpy
+from mathflow.errors import MathflowError, ShapeError
+from mathflow.registry import Registry
+
+#: Every metric by name; each function has a ``higher_is_better`` attribute.
+METRICS: Registry[Callable[..., Any]] = Registry("metric")
+
+
+def register_metric(name: str, *aliases: str, higher_is_better: bool | None) -> Callable[[Callable], Callable]:
+    """Register a metric function under ``name``; ``higher_is_better`` is None for non-scalar results."""
+
+    def decorate(fn: Callable) -> Callable:
+        fn.higher_is_better = higher_is_better  # type: ignore[attr-defined]
+        return METRICS.register(name, *aliases)(fn)
+
+    return decorate
+
+
+def higher_is_better(name: str) -> bool:
+    """Whether a larger value of the metric ``name`` is better (for early stopping and checkpoints)."""
+    flag = METRICS.get(name).higher_is_better  # type: ignore[attr-defined]
+    if flag is None:
+        raise MathflowError(f"metric {name!r} is not a single number and cannot rank models")
+    return bool(flag)
+
+
+# ---------------------------------------------------------------------- input handling
+def _array(value: Any) -> np.ndarray:
+    if hasattr(value, "numpy") and callable(value.numpy) and not isinstance(value, np.ndarray):
+        return np.asarray(value.numpy())
+    return to_numpy(value)
+
+
+def _whole_labels(values: np.ndarray, owner: str, what: str) -> np.ndarray:
+    if values.dtype.kind == "b":
+        return values.astype(np.int64)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    if values.dtype.kind == "f":
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise MathflowError(f"{owner}: {what} must hold class labels (whole numbers)")
+        return values.astype(np.int64)
+    raise MathflowError(f"{owner}: {what} has unsupported dtype {values.dtype}")
+
+
+def true_labels(y_true: Any, owner: str = "metric") -> np.ndarray:
+    """``y_true`` (labels (N,), (N, 1) or one-hot (N, C)) as an int64 label vector."""
+    y = _array(y_true)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.argmax(y, axis=1).astype(np.int64)
+    if y.ndim == 2:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ShapeError(f"{owner}: y_true of shape {y.shape} is not (N,), (N, 1) or (N, C)")
+    return _whole_labels(y, owner, "y_true")
+
+
+def predicted_labels(y_pred: Any, owner: str = "metric", threshold: float = 0.5) -> np.ndarray:
+    """``y_pred`` (scores (N, C), probabilities (N,)/(N, 1), or labels) as an int64 label vector."""
+    y = _array(y_pred)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.argmax(y, axis=1).astype(np.int64)
+    if y.ndim == 2:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ShapeError(f"{owner}: y_pred of shape {y.shape} is not (N, C), (N,) or (N, 1)")
+    if y.dtype.kind == "f" and y.size and np.all((y >= 0.0) & (y <= 1.0)):
+        return (y > threshold).astype(np.int64)
+    return _whole_labels(y, owner, "y_pred")
+
+
+def _label_pair(y_true: Any, y_pred: Any, owner: str, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    t = true_labels(y_true, owner)
+    p = predicted_labels(y_pred, owner, threshold)
+    if t.shape[0] != p.shape[0]:
+        raise ShapeError(f"{owner}: y_true has {t.shape[0]} samples, y_pred has {p.shape[0]}")
+    if t.shape[0] == 0:
+        raise MathflowError(f"{owner}: no samples")
+    return t, p
+
+
+# ---------------------------------------------------------------------- classification
+@register_metric("accuracy", "acc", higher_is_better=True)
+def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
+    """Fraction of correct predictions: (1/N) Σᵢ [ŷᵢ = yᵢ]."""
+    t, p = _label_pair(y_true, y_pred, "accuracy", threshold)
+    return float(np.mean(t == p))
+
+
+@register_metric("top_k_accuracy", "top_k", higher_is_better=True)
+def top_k_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> float:
+    """Fraction of samples whose true class is among the k highest scores of (N, C) ``y_pred``.
+
+    A sample counts when fewer than k classes score strictly higher than its true class (ties
+    count in its favour); with k ≥ C every sample counts.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise MathflowError(f"top_k_accuracy: k must be an integer >= 1, got {k!r}")
+    scores = _array(y_pred)
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ShapeError(f"top_k_accuracy: y_pred must be class scores of shape (N, C), got {scores.shape}")
+    t = true_labels(y_true, "top_k_accuracy")
+    n, c = scores.shape
+    if t.shape[0] != n:
+        raise ShapeError(f"top_k_accuracy: y_true has {t.shape[0]} samples, y_pred has {n}")
+    if n == 0:
+        raise MathflowError("top_k_accuracy: no samples")
+    if t.min() < 0 or t.max() >= c:
+        raise MathflowError(f"top_k_accuracy: labels must lie in [0, {c}), got [{t.min()}, {t.max()}]")
+    true_scores = scores[np.arange(n), t]
+    better = np.sum(scores > true_scores[:, None], axis=1)
+    return float(np.mean(better < k))
+
+
+@register_metric("confusion_matrix", higher_is_better=None)
+def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> np.ndarray:
+    """C[i, j] = number of samples of true class i predicted as class j (rows: truth, columns: prediction).
+
+    ``num_classes`` defaults to 1 + the largest label seen.
+    """
+    t, p = _label_pair(y_true, y_pred, "confusion_matrix", threshold)
+    return _confusion(t, p, num_classes, "confusion_matrix")
+
+
+def _confusion(t: np.ndarray, p: np.ndarray, num_classes: int | None, owner: str) -> np.ndarray:
+    low = min(int(t.min()), int(p.min()))
+    if low < 0:
+        raise MathflowError(f"{owner}: class labels must be >= 0, got {low}")
+    high = max(int(t.max()), int(p.max()))
+    if num_classes is None:
+        num_classes = high + 1
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise MathflowError(f"{owner}: num_classes must be an integer >= 1, got {num_classes!r}")
+    elif high >= num_classes:
+        raise MathflowError(f"{owner}: label {high} is out of range for num_classes={num_classes}")
+    c = int(num_classes)
+    return np.bincount(t * c + p, minlength=c * c).reshape(c, c)
+
+
+def _per_class(
+    y_true: Any, y_pred: Any, num_classes: int | None, threshold: float, owner: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True positives, false positives and false negatives of each class in play.
+
+    The classes are 0..num_classes-1 when ``num_classes`` is given, else the labels that occur
+    in y_true or y_pred.
+    """
+    t, p = _label_pair(y_true, y_pred, owner, threshold)
+    matrix = _confusion(t, p, num_classes, owner)
+    tp = np.diag(matrix).astype(np.float64)
+    fp = matrix.sum(axis=0) - tp
+    fn = matrix.sum(axis=1) - tp
+    if num_classes is None:
+        present = np.union1d(t, p)
+        return tp[present], fp[present], fn[present]
+    return tp, fp, fn
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(num, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+@register_metric("precision", higher_is_better=True)
+def precision(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
+    """Macro precision: mean over classes c of TPc/(TPc + FPc), 0 where a class is never predicted."""
+    tp, fp, _ = _per_class(y_true, y_pred, num_classes, threshold, "precision")
+    return float(np.mean(_safe_ratio(tp, tp + fp)))
+
+
+@register_metric("recall", higher_is_better=True)
+def recall(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
+    """Macro recall: mean over classes c of TPc/(TPc + FNc), 0 where a class never occurs."""
+    tp, _, fn = _per_class(y_true, y_pred, num_classes, threshold, "recall")
+    return float(np.mean(_safe_ratio(tp, tp + fn)))
+
+
+@register_metric("f1", higher_is_better=True)
+def f1(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
+    """Macro F1: mean over classes c of 2TPc/(2TPc + FPc + FNc) (= 2PR/(P + R)), 0 where undefined."""
+    tp, fp, fn = _per_class(y_true, y_pred, num_classes, threshold, "f1")
+    return float(np.mean(_safe_ratio(2.0 * tp, 2.0 * tp + fp + fn)))
+
+
+# ---------------------------------------------------------------------- regression
+def _regression_pair(y_true: Any, y_pred: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    t = _array(y_true).astype(np.float64)
+    p = _array(y_pred).astype(np.float64)
+    if t.shape != p.shape:
+        # (N,) against (N, 1) is the same data; anything else is a mistake (it would broadcast to (N, N)).
+        if t.size == p.size and t.ndim <= 2 and p.ndim <= 2 and t.squeeze().shape == p.squeeze().shape:
+            p = p.reshape(t.shape)
+        else:
+            raise ShapeError(f"{owner}: y_true of shape {t.shape} and y_pred of shape {p.shape} differ")
+    if t.size == 0:
+        raise MathflowError(f"{owner}: no samples")
+    return t, p
+
+
+@register_metric("mse", "mean_squared_error", higher_is_better=False)
+def mse(y_true: Any, y_pred: Any) -> float:
+    """Mean squared error: (1/n) Σᵢ (yᵢ − ŷᵢ)² over all entries."""
+    t, p = _regression_pair(y_true, y_pred, "mse")
+    return float(np.mean((t - p) ** 2))
+
+
+@register_metric("mae", "mean_absolute_error", higher_is_better=False)
+def mae(y_true: Any, y_pred: Any) -> float:
+    """Mean absolute error: (1/n) Σᵢ |yᵢ − ŷᵢ| over all entries."""
+    t, p = _regression_pair(y_true, y_pred, "mae")
+    return float(np.mean(np.abs(t - p)))
+
+
+@register_metric("r2", higher_is_better=True)
+def r2(y_true: Any, y_pred: Any) -> float:
+    """Coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)².
+
+    For (N, K) targets, the mean of the K per-column scores. A constant target gives 1 when
+    predicted exactly, else 0.
+    """
+    t, p = _regression_pair(y_true, y_pred, "r2")
+    if t.ndim == 1:
+        t, p = t[:, None], p[:, None]
+    elif t.ndim != 2:
+        t, p = t.reshape(t.shape[0], -1), p.reshape(p.shape[0], -1)
+    residual = np.sum((t - p) ** 2, axis=0)
+    total = np.sum((t - t.mean(axis=0)) ** 2, axis=0)
+    scores = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), np.where(residual == 0, 1.0, 0.0))
+    return float(np.mean(scores))
+
+
+__all__ = [
+    "METRICS",
+    "accuracy",
+    "confusion_matrix",
+    "f1",
+    "higher_is_better",
+    "mae",
+    "mse",
+    "precision",
+    "predicted_labels",
+    "r2",
+    "recall",
+    "register_metric",
+    "top_k_accuracy",
+    "true_labels",
+]

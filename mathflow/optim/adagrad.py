@@ -1,0 +1,62 @@
+"""Adagrad: per-coordinate steps shrinking with the accumulated squared gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mathflow.optim.optimizer import OPTIMIZERS, Optimizer, _Slot, check_nonnegative, check_positive
+
+
+@OPTIMIZERS.register("adagrad")
+class Adagrad(Optimizer):
+    """Adagrad, as ``torch.optim.Adagrad`` (without ``lr_decay``):
+
+        s ← s + g²
+        W ← W − η g/(√s + ε)
+
+    with g = ∇L (+ λW when ``weight_decay`` λ > 0) and s starting at
+    ``initial_accumulator_value`` (0). Default ε = 1e-10.
+    """
+
+    hyper_names = ("eps", "weight_decay", "initial_accumulator_value")
+    state_names = ("sum",)
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.01,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+    ):
+        super().__init__(params, lr)
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.initial_accumulator_value = initial_accumulator_value
+        self._check_hyperparameters()
+        self._build_slots()
+
+    def _check_hyperparameters(self) -> None:
+        name = self.registry_name
+        self.eps = check_positive(name, "eps", self.eps)
+        self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
+        self.initial_accumulator_value = check_nonnegative(
+            name, "initial_accumulator_value", self.initial_accumulator_value
+        )
+
+    def _initial_state(self, name: str, w: Any, xp: Any) -> Any:
+        return xp.full(w.shape, self.initial_accumulator_value, dtype=w.dtype)
+
+    def _update(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        if self.weight_decay:
+            g = self._with_weight_decay(slot, w, g, self.weight_decay)
+        xp = slot.xp
+        s = slot.state[0]
+        tmp = slot.scratch[0]
+        xp.multiply(g, g, out=tmp)
+        s += tmp
+        xp.sqrt(s, out=tmp)
+        tmp += self.eps
+        xp.divide(g, tmp, out=tmp)
+        tmp *= lr
+        w -= tmp

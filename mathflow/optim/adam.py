@@ -1,0 +1,174 @@
+"""Adam and AdamW: moving averages of the gradient and of its square."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from mathflow.errors import MathflowError
+from mathflow.optim.optimizer import (
+    OPTIMIZERS,
+    Optimizer,
+    _Slot,
+    check_nonnegative,
+    check_positive,
+    check_unit_interval,
+)
+
+
+@OPTIMIZERS.register("adam")
+class Adam(Optimizer):
+    """Adam, as the spec writes it, with bias correction on by default:
+
+        m ← β₁m + (1−β₁)∇L
+        v ← β₂v + (1−β₂)(∇L)²
+        m̂ = m/(1−β₁ᵗ),  v̂ = v/(1−β₂ᵗ)
+        W ← W − η m̂/(√v̂ + ε)
+
+    ``bias_correction=False`` gives exactly the spec's W ← W − η m/(√v + ε). ``t`` counts the
+    updates this parameter has received. Defaults β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
+
+    ``weight_decay`` λ adds λW to the gradient before the moments (as ``torch.optim.Adam``);
+    :class:`AdamW` decays the weights directly instead.
+
+    With bias correction the step is computed as η√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε√(1−β₂ᵗ)), the
+    same number as η m̂/(√v̂ + ε) with one pass fewer over the arrays.
+    """
+
+    hyper_names = ("beta1", "beta2", "eps", "weight_decay", "bias_correction")
+    state_names = ("m", "v")
+    #: True for the L2 penalty inside the gradient (Adam), False for decoupled decay (AdamW).
+    coupled_decay = True
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        bias_correction: bool = True,
+        betas: tuple[float, float] | None = None,
+    ):
+        super().__init__(params, lr)
+        if betas is not None:
+            try:
+                beta1, beta2 = betas
+            except (TypeError, ValueError):
+                raise MathflowError(
+                    f"{self.registry_name}: betas must be a pair (beta1, beta2), got {betas!r}"
+                ) from None
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.bias_correction = bias_correction
+        self._check_hyperparameters()
+        self._build_slots()
+
+    def _check_hyperparameters(self) -> None:
+        name = self.registry_name
+        self.beta1 = check_unit_interval(name, "beta1", self.beta1)
+        self.beta2 = check_unit_interval(name, "beta2", self.beta2)
+        self.eps = check_positive(name, "eps", self.eps)
+        self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
+        self.bias_correction = bool(self.bias_correction)
+
+    def _update(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        beta1 = self.beta1
+        beta2 = self.beta2
+        if self.bias_correction:
+            t = slot.step
+            root = math.sqrt(1.0 - beta2**t)
+            eps = self.eps * root
+            step_size = lr * root / (1.0 - beta1**t)
+        else:
+            eps = self.eps
+            step_size = lr
+        wd = self.weight_decay
+        xp = slot.xp
+        if xp is not np:
+            l2, decay = (wd, 1.0) if self.coupled_decay else (0.0, 1.0 - lr * wd)
+            _fused_adam(slot, w, g, beta1, beta2, eps, step_size, l2, decay)
+            return
+        if wd:
+            if self.coupled_decay:
+                g = self._with_weight_decay(slot, w, g, wd)
+            else:
+                w *= 1.0 - lr * wd
+        m, v = slot.state
+        tmp = slot.scratch[0]
+        # m ← m + (1−β₁)(g − m) = β₁m + (1−β₁)g
+        np.subtract(g, m, out=tmp)
+        tmp *= 1.0 - beta1
+        m += tmp
+        # v ← β₂v + (1−β₂)g²
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - beta2
+        v *= beta2
+        v += tmp
+        # W ← W − step · m/(√v + ε')
+        np.sqrt(v, out=tmp)
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        w -= tmp
+
+
+@OPTIMIZERS.register("adamw")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
+
+        W ← W − ηλW
+        then the Adam step: m ← β₁m + (1−β₁)∇L; v ← β₂v + (1−β₂)(∇L)²;
+        W ← W − η m̂/(√v̂ + ε),  m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ)
+
+    Defaults λ = 0.01, β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
+    """
+
+    coupled_decay = False
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        bias_correction: bool = True,
+        betas: tuple[float, float] | None = None,
+    ):
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay, bias_correction, betas)
+
+
+# ---------------------------------------------------------------------- CuPy fused path
+_ADAM_KERNEL: Any = None
+
+
+def _fused_adam(
+    slot: _Slot, w: Any, g: Any, beta1: float, beta2: float, eps: float, step_size: float, l2: float, decay: float
+) -> None:
+    """One-kernel Adam/AdamW update on the GPU (same formulas as the NumPy path)."""
+    global _ADAM_KERNEL
+    xp = slot.xp
+    if _ADAM_KERNEL is None:
+        _ADAM_KERNEL = xp.ElementwiseKernel(
+            "T g, T beta1, T beta2, T eps, T step_size, T l2, T decay",
+            "T w, T m, T v",
+            """
+            T d = g + l2 * w;
+            w = w * decay;
+            m = m + (1 - beta1) * (d - m);
+            v = beta2 * v + (1 - beta2) * d * d;
+            w = w - step_size * m / (sqrt(v) + eps);
+            """,
+            "mathflow_adam_update",
+        )
+    if g.dtype != w.dtype:
+        g = g.astype(w.dtype)
+    m, v = slot.state
+    _ADAM_KERNEL(g, beta1, beta2, eps, step_size, l2, decay, w, m, v)

@@ -1,0 +1,62 @@
+"""RMSProp: divide the step by a running root-mean-square of the gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mathflow.optim.optimizer import (
+    OPTIMIZERS,
+    Optimizer,
+    _Slot,
+    check_nonnegative,
+    check_positive,
+    check_unit_interval,
+)
+
+
+@OPTIMIZERS.register("rmsprop")
+class RMSProp(Optimizer):
+    """RMSProp, as ``torch.optim.RMSprop`` with ``alpha = ρ``:
+
+        s ← ρs + (1−ρ)g²
+        W ← W − η g/(√s + ε)
+
+    with g = ∇L (+ λW when ``weight_decay`` λ > 0). Defaults ρ = 0.99, ε = 1e-8.
+    """
+
+    hyper_names = ("rho", "eps", "weight_decay")
+    state_names = ("square_avg",)
+
+    def __init__(self, params: Any, lr: float = 0.01, rho: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.rho = rho
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self._check_hyperparameters()
+        self._build_slots()
+
+    def _check_hyperparameters(self) -> None:
+        name = self.registry_name
+        self.rho = check_unit_interval(name, "rho", self.rho)
+        self.eps = check_positive(name, "eps", self.eps)
+        self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
+
+    def _update(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        if self.weight_decay:
+            g = self._with_weight_decay(slot, w, g, self.weight_decay)
+        xp = slot.xp
+        s = slot.state[0]
+        tmp = slot.scratch[0]
+        rho = self.rho
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1.0 - rho
+        s *= rho
+        s += tmp
+        xp.sqrt(s, out=tmp)
+        tmp += self.eps
+        xp.divide(g, tmp, out=tmp)
+        tmp *= lr
+        w -= tmp
+
+
+RMSprop = RMSProp

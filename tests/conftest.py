@@ -1,0 +1,32 @@
+"""Shared test setup: a clean CPU float32 backend for every test, GPU tests skipped without a device."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import mathflow as mf
+
+
+@pytest.fixture(autouse=True)
+def _reset_backend() -> Iterator[None]:
+    """Every test starts and ends on the default backend: NumPy, float32."""
+    yield
+    mf.set_backend(mf.Backend("cpu", "float32"))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded NumPy generator, so random inputs are the same on every run."""
+    return np.random.default_rng(20240607)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items or mf.gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a visible CUDA device")
+    for item in gpu_items:
+        item.add_marker(skip)

@@ -1,0 +1,84 @@
+"""The command line, run as a real process: ``python -m mathflow.cli`` and the ``mathflow`` script."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mathflow as mf
+
+
+def _script() -> str | None:
+    """The installed console script: next to this interpreter first, then on PATH."""
+    beside = Path(sys.executable).with_name("mathflow")
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("mathflow")
+
+
+def _commands() -> list[list[str]]:
+    variants = [[sys.executable, "-m", "mathflow.cli"]]
+    script = _script()
+    variants.append([script] if script else [])
+    return variants
+
+
+COMMANDS = pytest.mark.parametrize("command", _commands(), ids=["python-m", "console-script"])
+
+
+def _run(command: list[str], *args: str) -> subprocess.CompletedProcess:
+    if not command:
+        pytest.skip("the mathflow console script is not installed")
+    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=120)
+
+
+@COMMANDS
+def test_help_lists_commands(command):
+    result = _run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "info" in result.stdout
+    assert "--version" in result.stdout
+    assert "Usage" in result.stdout
+
+
+@COMMANDS
+def test_version(command):
+    result = _run(command, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"mathflow {mf.__version__}"
+
+
+@COMMANDS
+def test_info_prints_versions_and_devices(command):
+    result = _run(command, "info")
+    assert result.returncode == 0, result.stderr
+    assert f"numpy    {np.__version__}" in result.stdout
+    assert mf.__version__ in result.stdout
+    assert "cupy" in result.stdout
+
+
+@COMMANDS
+def test_unknown_command_fails(command):
+    result = _run(command, "no-such-command")
+    assert result.returncode != 0
+
+
+def test_without_arguments_shows_help():
+    result = _run([sys.executable, "-m", "mathflow.cli"])
+    assert "Usage" in result.stdout + result.stderr
+
+
+def test_import_does_not_pull_in_mlflow_or_cupy():
+    code = (
+        "import sys, mathflow, mathflow.functional, mathflow.cli\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'cupy'))\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
