@@ -1,13 +1,378 @@
-"""Not written yet."""
+"""2-D convolution and pooling over NCHW batches: conv2d, max_pool2d, avg_pool2d.
+
+The primitives form closed families under differentiation, so Hessian-vector products flow
+through them:
+
+* ``Conv2d(x, W[, b])`` has ∂L/∂x = ``Conv2dGradInput(gy, W)`` and ∂L/∂W = ``Conv2dGradWeight(x, gy)``.
+  Both are bilinear, and their own derivatives are again ``Conv2d``, ``Conv2dGradInput`` and
+  ``Conv2dGradWeight``.
+* ``MaxPool2d(x)`` records the arg-max of every window; its backward ``MaxPoolScatter`` sends gy
+  to those positions (linear in gy) and the scatter's backward is the matching ``MaxPoolGather``.
+* ``AvgPool2d(x)``'s backward ``AvgPoolSpread`` shares gy evenly over each window; the spread's
+  backward is average pooling again.
+
+The raw-array work is done by :mod:`mathflow.kernels.cpu` (numpy or cupy).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from mathflow.autodiff import mode
+from mathflow.autodiff.function import Function
+from mathflow.autodiff.tensor import Tensor, as_tensor
+from mathflow.backend import default_dtype
+from mathflow.errors import ShapeError
+from mathflow.functional.reduce import sum as _sum
+from mathflow.kernels import cpu as K
+
+Pair = tuple[int, int]
 
 
-def conv2d(*args, **kwargs):
-    raise NotImplementedError('conv2d')
+# ----------------------------------------------------------------------------- convolution
+class Conv2d(Function):
+    """y[n,f,i,j] = Σ_c Σ_u Σ_v x_pad[n,c,i·sh+u,j·sw+v] · W[f,c,u,v] (+ b[f]).
+
+    ∂L/∂x = Conv2dGradInput(∂L/∂y, W) (the transposed convolution), ∂L/∂W = Conv2dGradWeight(x, ∂L/∂y),
+    ∂L/∂b[f] = Σ_{n,i,j} ∂L/∂y[n,f,i,j].
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, stride: Pair, padding: Pair, keep_cols: bool = False):
+        self.stride = stride
+        self.padding = padding
+        self.keep_cols = keep_cols
+
+    def forward(self, x: Any, w: Any, b: Any = None) -> Any:
+        self.x_shape = tuple(x.shape)
+        self.kernel = (w.shape[2], w.shape[3])
+        y, self.cols = K.conv2d_forward(x, w, b, self.stride, self.padding, self.keep_cols)
+        return y
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = self.inputs[0], self.inputs[1]
+        gx = Conv2dGradInput(self.stride, self.padding, self.x_shape)(gy, w) if self.needs_input_grad[0] else None
+        gw = None
+        if self.needs_input_grad[1]:
+            gw = Conv2dGradWeight(self.stride, self.padding, self.kernel, self.cols)(x, gy)
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = _sum(gy, axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+    def backward_raw(self, gy: Any) -> tuple[Any, ...]:
+        x, w = self.inputs[0].data, self.inputs[1].data
+        rows = K.gradient_rows(gy)
+        need = self.needs_input_grad
+        gx = K.conv2d_grad_input_rows(rows, w, self.x_shape, self.stride, self.padding) if need[0] else None
+        gw = K.conv2d_grad_weight_rows(x, rows, self.kernel, self.stride, self.padding, self.cols) if need[1] else None
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, (rows.sum(axis=1) if need[2] else None)
 
 
-def max_pool2d(*args, **kwargs):
-    raise NotImplementedError('max_pool2d')
+class Conv2dGradInput(Function):
+    """gx = Conv2dGradInput(gy, W): gx[n,c,i·sh+u−ph,j·sw+v−pw] += Σ_f gy[n,f,i,j] · W[f,c,u,v].
+
+    The adjoint of x ↦ Conv2d(x, W): ⟨Conv2d(x, W), gy⟩ = ⟨x, gx⟩. Bilinear, so for an upstream
+    gradient g (shaped like x): ∂/∂gy = Conv2d(g, W), ∂/∂W = Conv2dGradWeight(g, gy).
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, stride: Pair, padding: Pair, x_shape: tuple[int, ...]):
+        self.stride = stride
+        self.padding = padding
+        self.x_shape = x_shape
+
+    def forward(self, gy: Any, w: Any) -> Any:
+        self.kernel = (w.shape[2], w.shape[3])
+        return K.conv2d_grad_input(gy, w, self.x_shape, self.stride, self.padding)
+
+    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        gy, w = self.inputs
+        d_gy = Conv2d(self.stride, self.padding)(g, w) if self.needs_input_grad[0] else None
+        d_w = Conv2dGradWeight(self.stride, self.padding, self.kernel)(g, gy) if self.needs_input_grad[1] else None
+        return d_gy, d_w
+
+    def backward_raw(self, g: Any) -> tuple[Any, Any]:
+        gy, w = self.inputs[0].data, self.inputs[1].data
+        d_gy = K.conv2d_forward(g, w, None, self.stride, self.padding)[0] if self.needs_input_grad[0] else None
+        d_w = K.conv2d_grad_weight(g, gy, self.kernel, self.stride, self.padding) if self.needs_input_grad[1] else None
+        return d_gy, d_w
 
 
-def avg_pool2d(*args, **kwargs):
-    raise NotImplementedError('avg_pool2d')
+class Conv2dGradWeight(Function):
+    """gw = Conv2dGradWeight(x, gy): gw[f,c,u,v] = Σ_{n,i,j} gy[n,f,i,j] · x_pad[n,c,i·sh+u,j·sw+v].
+
+    The adjoint of W ↦ Conv2d(x, W): ⟨Conv2d(x, W), gy⟩ = ⟨W, gw⟩. Bilinear, so for an upstream
+    gradient g (shaped like W): ∂/∂x = Conv2dGradInput(gy, g), ∂/∂gy = Conv2d(x, g).
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, stride: Pair, padding: Pair, kernel: Pair, cols: Any = None):
+        self.stride = stride
+        self.padding = padding
+        self.kernel = kernel
+        self.cols = cols
+
+    def forward(self, x: Any, gy: Any) -> Any:
+        self.x_shape = tuple(x.shape)
+        gw = K.conv2d_grad_weight(x, gy, self.kernel, self.stride, self.padding, self.cols)
+        self.cols = None
+        return gw
+
+    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, gy = self.inputs
+        d_x = Conv2dGradInput(self.stride, self.padding, self.x_shape)(gy, g) if self.needs_input_grad[0] else None
+        d_gy = Conv2d(self.stride, self.padding)(x, g) if self.needs_input_grad[1] else None
+        return d_x, d_gy
+
+    def backward_raw(self, g: Any) -> tuple[Any, Any]:
+        x, gy = self.inputs[0].data, self.inputs[1].data
+        need = self.needs_input_grad
+        d_x = K.conv2d_grad_input(gy, g, self.x_shape, self.stride, self.padding) if need[0] else None
+        d_gy = K.conv2d_forward(x, g, None, self.stride, self.padding)[0] if need[1] else None
+        return d_x, d_gy
+
+
+# ----------------------------------------------------------------------------- max pooling
+class MaxPool2d(Function):
+    """y[n,c,i,j] = max_{u,v} x_pad[n,c,i·sh+u,j·sw+v] (padding is −∞).
+
+    ∂L/∂x = MaxPoolScatter(∂L/∂y): each window's gradient goes to its arg-max; on ties, to the
+    first arg-max in row-major window order (one position only, never split).
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, kernel: Pair, stride: Pair, padding: Pair, record: bool = True):
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.record = record
+
+    def forward(self, x: Any) -> Any:
+        self.x_shape = tuple(x.shape)
+        y, self.masks = K.max_pool2d_forward(x, self.kernel, self.stride, self.padding, self.record)
+        return y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return MaxPoolScatter(self.kernel, self.stride, self.padding, self.x_shape, self.masks)(gy)
+
+    def backward_raw(self, gy: Any) -> Any:
+        return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
+
+
+class MaxPoolScatter(Function):
+    """gx = zeros(x.shape) with gx[n,c,arg-max of window (i,j)] += gy[n,c,i,j]; linear in gy.
+
+    Its backward is the gather ∂L/∂gy[n,c,i,j] = g[n,c,arg-max of window (i,j)].
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, kernel: Pair, stride: Pair, padding: Pair, x_shape: tuple[int, ...], masks: Any):
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.x_shape = x_shape
+        self.masks = masks
+
+    def forward(self, gy: Any) -> Any:
+        return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
+
+    def backward(self, g: Tensor) -> Tensor:
+        return MaxPoolGather(self.kernel, self.stride, self.padding, self.x_shape, self.masks)(g)
+
+    def backward_raw(self, g: Any) -> Any:
+        return K.max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)
+
+
+class MaxPoolGather(Function):
+    """y[n,c,i,j] = g[n,c,arg-max of window (i,j)], at the arg-maxes recorded by a MaxPool2d.
+
+    Linear in g; its backward is MaxPoolScatter.
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, kernel: Pair, stride: Pair, padding: Pair, x_shape: tuple[int, ...], masks: Any):
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.x_shape = x_shape
+        self.masks = masks
+
+    def forward(self, g: Any) -> Any:
+        return K.max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return MaxPoolScatter(self.kernel, self.stride, self.padding, self.x_shape, self.masks)(gy)
+
+    def backward_raw(self, gy: Any) -> Any:
+        return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
+
+
+# ----------------------------------------------------------------------------- average pooling
+class AvgPool2d(Function):
+    """y[n,c,i,j] = (1 / kh·kw) Σ_{u,v} x_pad[n,c,i·sh+u,j·sw+v] (zero padding counted).
+
+    ∂L/∂x = AvgPoolSpread(∂L/∂y): each window shares its gradient equally among its pixels.
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, kernel: Pair, stride: Pair, padding: Pair):
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+
+    def forward(self, x: Any) -> Any:
+        self.x_shape = tuple(x.shape)
+        return K.avg_pool2d_forward(x, self.kernel, self.stride, self.padding)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return AvgPoolSpread(self.kernel, self.stride, self.padding, self.x_shape)(gy)
+
+    def backward_raw(self, gy: Any) -> Any:
+        return K.avg_pool2d_spread(gy, self.x_shape, self.kernel, self.stride, self.padding)
+
+
+class AvgPoolSpread(Function):
+    """gx[n,c,i·sh+u−ph,j·sw+v−pw] += gy[n,c,i,j] / (kh·kw): the adjoint of average pooling.
+
+    Linear in gy; its backward is average pooling of the upstream gradient.
+    """
+
+    has_raw_backward = True
+
+    def __init__(self, kernel: Pair, stride: Pair, padding: Pair, x_shape: tuple[int, ...]):
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.x_shape = x_shape
+
+    def forward(self, gy: Any) -> Any:
+        return K.avg_pool2d_spread(gy, self.x_shape, self.kernel, self.stride, self.padding)
+
+    def backward(self, g: Tensor) -> Tensor:
+        return AvgPool2d(self.kernel, self.stride, self.padding)(g)
+
+    def backward_raw(self, g: Any) -> Any:
+        return K.avg_pool2d_forward(g, self.kernel, self.stride, self.padding)
+
+
+# ----------------------------------------------------------------------------- argument checks
+def _pair(op: str, name: str, value: Any) -> Pair:
+    """An int or an (h, w) pair of ints as a pair."""
+    items = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+    try:
+        if len(items) != 2 or any(isinstance(v, bool) for v in items):
+            raise TypeError
+        return (operator.index(items[0]), operator.index(items[1]))
+    except TypeError:
+        raise ShapeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
+
+
+def _as_float(value: Any, like: Tensor | None = None) -> Tensor:
+    """``value`` as a Tensor; integer or boolean data becomes the default float dtype."""
+    t = as_tensor(value) if like is None else as_tensor(value, like=like)
+    if t.dtype.kind != "f":
+        t = Tensor._wrap(t.data.astype(default_dtype()))
+    return t
+
+
+def _check_input(op: str, x: Tensor) -> None:
+    if x.ndim != 4:
+        raise ShapeError(f"{op}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+
+
+def _check_geometry(op: str, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> None:
+    if stride[0] <= 0 or stride[1] <= 0:
+        raise ShapeError(f"{op}: stride must be positive, got {stride}")
+    if padding[0] < 0 or padding[1] < 0:
+        raise ShapeError(f"{op}: padding must be non-negative, got {padding}")
+    hp, wp = shape[2] + 2 * padding[0], shape[3] + 2 * padding[1]
+    if kernel[0] > hp or kernel[1] > wp:
+        raise ShapeError(
+            f"{op}: kernel {kernel[0]}×{kernel[1]} is larger than the padded input {hp}×{wp} "
+            f"(input {shape}, padding {padding})"
+        )
+
+
+def _pool_args(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any) -> tuple[Pair, Pair, Pair]:
+    _check_input(op, x)
+    kernel = _pair(op, "kernel_size", kernel_size)
+    if kernel[0] <= 0 or kernel[1] <= 0:
+        raise ShapeError(f"{op}: kernel_size must be positive, got {kernel}")
+    step = kernel if stride is None else _pair(op, "stride", stride)
+    pad = _pair(op, "padding", padding)
+    _check_geometry(op, x.shape, kernel, step, pad)
+    if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
+        raise ShapeError(f"{op}: padding {pad} must be at most half the kernel size {kernel}")
+    return kernel, step, pad
+
+
+# ----------------------------------------------------------------------------- public API
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0) -> Tensor:
+    """2-D cross-correlation of an NCHW batch with a bank of filters, as in deep-learning libraries.
+
+    x (N, C, H, W), weight (F, C, kh, kw), bias (F,) or None; ``stride`` and ``padding`` (zero
+    padding on both sides) are ints or (h, w) pairs. The output is (N, F, Ho, Wo) with
+    Ho = (H + 2ph − kh) // sh + 1, Wo = (W + 2pw − kw) // sw + 1 and
+
+        y[n,f,i,j] = Σ_c Σ_u Σ_v x_pad[n,c,i·sh+u, j·sw+v] · w[f,c,u,v] + b[f].
+
+    The kernel is not flipped: a true (mathematical) convolution flips it, so it equals this
+    function applied to ``weight[:, :, ::-1, ::-1]``. Differentiable to any order in x, weight
+    and bias.
+    """
+    x = _as_float(x)
+    w = _as_float(weight, like=x)
+    _check_input("conv2d", x)
+    if w.ndim != 4:
+        raise ShapeError(f"conv2d: weight must be 4-D (F, C, kh, kw), got shape {w.shape}")
+    if w.shape[2] == 0 or w.shape[3] == 0:
+        raise ShapeError(f"conv2d: weight {w.shape} has an empty kernel")
+    if x.shape[1] != w.shape[1]:
+        raise ShapeError(
+            f"conv2d: input has {x.shape[1]} channels, weight expects {w.shape[1]} (input {x.shape}, weight {w.shape})"
+        )
+    step = _pair("conv2d", "stride", stride)
+    pad = _pair("conv2d", "padding", padding)
+    _check_geometry("conv2d", x.shape, (w.shape[2], w.shape[3]), step, pad)
+    inputs = [x, w]
+    if bias is not None:
+        b = _as_float(bias, like=x)
+        if b.shape != (w.shape[0],):
+            raise ShapeError(f"conv2d: bias must have shape ({w.shape[0]},) for weight {w.shape}, got {b.shape}")
+        inputs.append(b)
+    keep_cols = w.requires_grad and mode.is_grad_enabled()
+    return Conv2d(step, pad, keep_cols)(*inputs)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Maximum over kh × kw windows of an NCHW batch: y[n,c,i,j] = max_{u,v} x_pad[n,c,i·sh+u, j·sw+v].
+
+    ``stride`` defaults to ``kernel_size``; ``padding`` pads with −∞ (at most half the kernel).
+    The gradient of each window goes to one arg-max: on ties, the first in row-major window
+    order receives all of it. Output (N, C, Ho, Wo) with Ho = (H + 2ph − kh) // sh + 1.
+    """
+    x = _as_float(x)
+    kernel, step, pad = _pool_args("max_pool2d", x, kernel_size, stride, padding)
+    return MaxPool2d(kernel, step, pad, x.requires_grad and mode.is_grad_enabled())(x)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Mean over kh × kw windows of an NCHW batch: y[n,c,i,j] = (1 / kh·kw) Σ_{u,v} x_pad[n,c,i·sh+u, j·sw+v].
+
+    ``stride`` defaults to ``kernel_size``; ``padding`` pads with zeros, which count in the mean
+    (PyTorch's default ``count_include_pad=True``). ∂L/∂x spreads ∂L/∂y / (kh·kw) over each window.
+    """
+    x = _as_float(x)
+    kernel, step, pad = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
+    return AvgPool2d(kernel, step, pad)(x)

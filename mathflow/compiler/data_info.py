@@ -1,0 +1,160 @@
+"""What the model will be fed: per-sample input shape, task, class count and target shape.
+
+Built-in and generated sources are described by a static table (no data is loaded); file
+sources are checked for existence (paths relative to the pipeline file) and then loaded.
+The data ``transforms`` are applied as shape rules to get the model's input shape.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from mathflow.config.errors import IssueList
+from mathflow.config.loader import Document
+from mathflow.errors import MathflowError
+from mathflow.spec.data import DataSection, SourceSpec
+
+#: name → (sample shape, task, classes) of the fixed built-in data sets.
+BUILTIN: dict[str, tuple[tuple[int, ...], str, int | None]] = {
+    "digits": ((64,), "classification", 10),
+    "iris": ((4,), "classification", 3),
+    "wine": ((13,), "classification", 3),
+    "breast_cancer": ((30,), "classification", 2),
+    "diabetes": ((10,), "regression", None),
+}
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Per-sample shapes (no batch axis) and the learning task of the data after transforms."""
+
+    name: str
+    raw_shape: tuple[int, ...]
+    sample_shape: tuple[int, ...] | None
+    task: str
+    num_classes: int | None
+    target_shape: tuple[int, ...]
+
+    def describe(self) -> str:
+        what = f"{self.num_classes} classes" if self.task == "classification" else "a regression target"
+        return f"{self.name} ({what})"
+
+
+def _source_path(document: Document) -> tuple[str | int, ...]:
+    raw = document.get(("data", "source"))
+    return ("data", "source", next(iter(raw))) if isinstance(raw, dict) and "type" not in raw else ("data", "source")
+
+
+def source_info(
+    source: SourceSpec, document: Document, issues: IssueList, seed: int | None
+) -> tuple[tuple[int, ...], str, int | None, tuple[int, ...]] | None:
+    """(sample shape, task, classes, target shape) of the raw source, or None after an issue."""
+    name = source.type  # type: ignore[attr-defined]
+    if name in BUILTIN:
+        shape, task, classes = BUILTIN[name]
+        return shape, task, classes, (() if task == "classification" else (1,))
+    p = source.model_dump(exclude={"type"})
+    if name in ("moons", "circles", "xor"):
+        return (2,), "classification", 2, ()
+    if name == "blobs":
+        return (p["features"],), "classification", p["centers"], ()
+    if name == "spirals":
+        return (2,), "classification", p["classes"], ()
+    if name == "regression":
+        return (p["features"],), "regression", None, (1,)
+    if name == "synthetic":
+        if -1 in p["sample_shape"]:
+            issues.add(document.locate(_source_path(document)), "synthetic: sample_shape cannot contain -1")
+            return None
+        return tuple(p["sample_shape"]), "classification", p["num_classes"], ()
+    return _file_info(source, document, issues, seed)
+
+
+def _file_info(source: SourceSpec, document: Document, issues: IssueList, seed: int | None) -> Any:
+    base = os.path.dirname(document.path) or "."
+    where = _source_path(document)
+    missing = False
+    for field in source.path_fields:
+        value = getattr(source, field)
+        full = value if os.path.isabs(value) else os.path.join(base, value)
+        if not os.path.isfile(os.path.expanduser(full)):
+            issues.add(
+                document.locate_value((*where, field)),
+                f"data file '{value}' not found (looked for {os.path.normpath(full)})",
+                hint="paths are relative to the pipeline file",
+            )
+            missing = True
+    if missing:
+        return None
+    from mathflow.data import load_dataset
+
+    spec = source.model_dump(exclude_none=True)
+    try:
+        ds = load_dataset(spec, seed, base_dir=base)
+    except MathflowError as exc:
+        issues.add(document.locate(where), exc.format())
+        return None
+    return tuple(ds.x.shape[1:]), ds.task, ds.num_classes, tuple(ds.y.shape[1:])
+
+
+def data_info(data: DataSection, document: Document, issues: IssueList, seed: int | None) -> DataInfo | None:
+    """The data's per-sample shapes after transforms; problems are added to ``issues``."""
+    found = source_info(data.source, document, issues, seed)
+    if found is None:
+        return None
+    raw_shape, task, classes, target = found
+    shape: tuple[int, ...] | None = raw_shape
+    from mathflow.data.transforms import make_transform
+
+    for i, spec in enumerate(data.transforms):
+        where = document.locate(("data", "transforms", i))
+        params = spec.model_dump(exclude={"type"})
+        try:
+            transform = make_transform({spec.type: params})  # type: ignore[attr-defined]
+        except MathflowError as exc:
+            issues.add(where, exc.format())
+            return None
+        if transform.target:
+            if task != "classification":
+                issues.add(where, f"transform '{spec.type}' needs class labels; the data is a regression target")  # type: ignore[attr-defined]
+                return None
+            count = getattr(spec, "num_classes", None) or classes
+            if classes is not None and count is not None and count < classes:
+                issues.add(where, f"one_hot num_classes={count} but the data has {classes} classes")
+                return None
+            target = (count,)
+            continue
+        if shape is None:
+            continue
+        try:
+            out = tuple(transform.output_shape(shape))
+        except MathflowError as exc:
+            issues.add(where, exc.message, hint=exc.suggestion)
+            return None
+        shape = None if -1 in out else out
+    if shape is None:
+        shape = _fitted_shape(data, document, issues, seed)
+        if shape is None:
+            return None
+    return DataInfo(data.source.type, raw_shape, shape, task, classes, target)  # type: ignore[attr-defined]
+
+
+def _fitted_shape(data: DataSection, document: Document, issues: IssueList, seed: int | None) -> Any:
+    """Shapes only known after fitting (PCA with a variance fraction): load, split and fit."""
+    from mathflow.data import prepare
+
+    try:
+        prepared = prepare(
+            data.source.model_dump(exclude_none=True),
+            data.split.fractions(),
+            [{t.type: t.model_dump(exclude={"type"})} for t in data.transforms],  # type: ignore[attr-defined]
+            seed=seed,
+            stratify=data.stratify,
+            base_dir=os.path.dirname(document.path) or ".",
+        )
+    except MathflowError as exc:
+        issues.add(document.locate(("data",)), exc.format())
+        return None
+    return tuple(prepared.train.x.shape[1:])

@@ -1,0 +1,113 @@
+"""2-D convolution layer (NCHW)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mathflow.autodiff.tensor import Tensor
+from mathflow.errors import MathflowError, ShapeError
+from mathflow.functional import conv as fconv
+from mathflow.nn import init
+from mathflow.nn.layer import LAYERS, InputShape, Layer, ParameterSpec, int_pair, positive_int
+from mathflow.nn.layers.activations import activation_name, make_activation
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
+    """⌊(size + 2·pad − kernel) / stride⌋ + 1."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+@LAYERS.register("conv2d")
+class Conv2D(Layer):
+    """y[n, f] = act(b[f] + Σ_c W[f, c] ⋆ x[n, c]) (cross-correlation, like every DL library).
+
+    Input per sample (C, H, W); weight (filters, C, kh, kw); output (filters, H', W') with
+    H' = ⌊(H + 2p − kh)/s⌋ + 1. ``padding`` is ``"valid"`` (p = 0), ``"same"`` (output size =
+    input size; stride 1 and odd kernels only) or an int / pair of ints.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel: Any,
+        stride: int = 1,
+        padding: Any = "valid",
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_init: Any = None,
+        bias_init: Any = "zeros",
+        *,
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        self.filters = positive_int("conv2d", "filters", filters)
+        self.kernel = kernel
+        self._kernel = int_pair("conv2d", "kernel", kernel)
+        self.stride = positive_int("conv2d", "stride", stride)
+        self.padding = padding
+        self._pad = self._resolve_padding(padding)
+        self.activation = activation
+        self.use_bias = bool(use_bias)
+        self.kernel_init = kernel_init
+        self.bias_init = bias_init
+        self._act = make_activation(activation, "conv2d")
+        self._kernel_init = init.resolve(
+            kernel_init if kernel_init is not None else init.default_initializer(activation_name(activation)),
+            what="conv2d kernel_init",
+        )
+        self._bias_init = init.resolve(bias_init, what="conv2d bias_init")
+
+    def _resolve_padding(self, padding: Any) -> tuple[int, int]:
+        kh, kw = self._kernel
+        if padding == "valid":
+            return 0, 0
+        if padding == "same":
+            if self.stride != 1:
+                raise MathflowError(
+                    f"conv2d: padding 'same' needs stride 1, got stride {self.stride}",
+                    suggestion="use padding 'valid' or an explicit integer padding",
+                )
+            if kh % 2 == 0 or kw % 2 == 0:
+                raise MathflowError(
+                    f"conv2d: padding 'same' needs an odd kernel, got {kh}×{kw}",
+                    suggestion="use an odd kernel size or an explicit integer padding",
+                )
+            return (kh - 1) // 2, (kw - 1) // 2
+        if isinstance(padding, str):
+            raise MathflowError(f"conv2d: padding must be 'valid', 'same' or an integer, got {padding!r}")
+        values = padding if isinstance(padding, (list, tuple)) else (padding, padding)
+        if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
+            raise MathflowError(f"conv2d: padding must be a non-negative integer or pair, got {padding!r}")
+        return int(values[0]), int(values[1])
+
+    def output_shape(self, input_shape: InputShape) -> InputShape:
+        shape = tuple(input_shape)
+        if len(shape) != 3:
+            hint = ""
+            if len(shape) == 1:
+                hint = ": add reshape [channels, height, width] before it"
+            elif len(shape) == 2:
+                hint = f": add reshape [1, {shape[0]}, {shape[1]}] before it for one channel"
+            raise ShapeError(f"conv2d needs (channels, height, width) per sample, got {shape}{hint}")
+        c, h, w = shape
+        if self.built and c != self.input_shape[0]:
+            raise ShapeError(f"conv2d was built for {self.input_shape[0]} input channels, got {c}")
+        (kh, kw), (ph, pw) = self._kernel, self._pad
+        if kh > h + 2 * ph or kw > w + 2 * pw:
+            kernel = str(kh) if kh == kw else f"{kh}×{kw}"
+            raise ShapeError(f"conv2d kernel {kernel} is larger than the padded input {h + 2 * ph}×{w + 2 * pw}")
+        return (self.filters, conv_output_size(h, kh, self.stride, ph), conv_output_size(w, kw, self.stride, pw))
+
+    def parameter_specs(self, input_shape: InputShape) -> list[ParameterSpec]:
+        c = input_shape[0]
+        kh, kw = self._kernel
+        fan_in, fan_out = c * kh * kw, self.filters * kh * kw
+        specs = [ParameterSpec("weight", (self.filters, c, kh, kw), "weight", self._kernel_init, fan_in, fan_out)]
+        if self.use_bias:
+            specs.append(ParameterSpec("bias", (self.filters,), "bias", self._bias_init, fan_in, fan_out))
+        return specs
+
+    def forward(self, x: Tensor) -> Tensor:
+        pad = self._pad if self._pad[0] != self._pad[1] else self._pad[0]
+        y = fconv.conv2d(x, self.weight, self.bias if self.use_bias else None, stride=self.stride, padding=pad)
+        return self._act.forward(y) if self._act is not None else y

@@ -1,0 +1,83 @@
+"""Batch normalisation over the batch (and spatial) axes, per channel."""
+
+from __future__ import annotations
+
+import math
+
+from mathflow.autodiff.mode import no_grad
+from mathflow.autodiff.tensor import Tensor
+from mathflow.errors import MathflowError, ShapeError
+from mathflow.functional.arithmetic import sqrt
+from mathflow.functional.reduce import mean
+from mathflow.functional.shape import reshape
+from mathflow.nn import init
+from mathflow.nn.layer import LAYERS, BufferSpec, InputShape, Layer, ParameterSpec
+
+
+@LAYERS.register("batchnorm")
+class BatchNorm(Layer):
+    """y = γ (x − μ) / √(σ² + ε) + β per channel (axis 1 of the batch).
+
+    Per-sample input (C,) normalises over the batch (like torch BatchNorm1d), (C, L) over batch
+    and length, (C, H, W) over batch, height and width (BatchNorm2d). In training μ and σ² are
+    the batch mean and biased variance, and the running statistics move by
+    r ← (1 − momentum)·r + momentum·s (with the unbiased variance n/(n−1)·σ² for ``running_var``);
+    in evaluation mode μ and σ² are the running statistics.
+    """
+
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None):
+        super().__init__(name=name)
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+            raise MathflowError(f"batchnorm: momentum must be a number in [0, 1], got {momentum!r}")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
+            raise MathflowError(f"batchnorm: eps must be a positive number, got {eps!r}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+
+    def output_shape(self, input_shape: InputShape) -> InputShape:
+        shape = tuple(input_shape)
+        if not 1 <= len(shape) <= 3:
+            raise ShapeError(f"batchnorm needs per-sample features (C,), (C, L) or images (C, H, W), got {shape}")
+        if self.built and shape[0] != self.input_shape[0]:
+            raise ShapeError(f"batchnorm was built for {self.input_shape[0]} channels, got {shape[0]}")
+        return shape
+
+    def parameter_specs(self, input_shape: InputShape) -> list[ParameterSpec]:
+        c = input_shape[0]
+        return [
+            ParameterSpec("gamma", (c,), "norm", init.ones, c, c),
+            ParameterSpec("beta", (c,), "norm", init.zeros, c, c),
+        ]
+
+    def buffer_specs(self, input_shape: InputShape) -> list[BufferSpec]:
+        c = input_shape[0]
+        return [BufferSpec("running_mean", (c,), 0.0), BufferSpec("running_var", (c,), 1.0)]
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = x.shape[1]
+        axes = (0,) + tuple(range(2, x.ndim))
+        param_shape = (1, c) + (1,) * (x.ndim - 2)
+        gamma = reshape(self.gamma, param_shape)
+        beta = reshape(self.beta, param_shape)
+        if self.training:
+            count = math.prod(x.shape[a] for a in axes)
+            if count < 2:
+                raise ShapeError(
+                    f"batchnorm needs more than one value per channel in training, got input {x.shape}",
+                    suggestion="use a batch size above 1 or call model.eval()",
+                )
+            mu = mean(x, axis=axes, keepdims=True)
+            centred = x - mu
+            var = mean(centred * centred, axis=axes, keepdims=True)
+            y = centred / sqrt(var + self.eps) * gamma + beta
+            with no_grad():
+                m = self.momentum
+                self.running_mean = (
+                    self.running_mean * (1.0 - m) + mu.data.reshape(c).astype(self.running_mean.dtype) * m
+                )
+                unbiased = var.data.reshape(c).astype(self.running_var.dtype) * (count / (count - 1))
+                self.running_var = self.running_var * (1.0 - m) + unbiased * m
+            return y
+        rm = Tensor._wrap(self.running_mean.reshape(param_shape))
+        rv = Tensor._wrap(self.running_var.reshape(param_shape))
+        return (x - rm) / sqrt(rv + self.eps) * gamma + beta

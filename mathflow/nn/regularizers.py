@@ -1,0 +1,163 @@
+"""Weight penalties added to the loss: L1, L2 and elastic net.
+
+A regularizer is called on the model (or its parameters) and returns a scalar Tensor:
+``total = loss + reg(model)``. By default it penalises weights only: parameters whose
+``role`` is ``"bias"`` are skipped unless ``include_bias=True``, and normalisation parameters
+(``role == "norm"``, e.g. BatchNorm γ and β) are always skipped. ``layers=[...]`` restricts
+the penalty to parameters of the named layers (a name matches any component of the dotted
+parameter key, e.g. ``"hidden"`` matches ``"hidden.weight"`` and ``"block.hidden.weight"``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
+
+from mathflow.autodiff.tensor import Tensor
+from mathflow.backend import get_backend
+from mathflow.errors import MathflowError
+from mathflow.functional.arithmetic import abs as _abs
+from mathflow.functional.reduce import sum as _sum
+from mathflow.registry import Registry
+
+REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
+
+
+def _strength(owner: str, arg: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise MathflowError(f"{owner}: {arg} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+class Regularizer:
+    """Base class: selects the parameters, sums the per-parameter penalty."""
+
+    registry_name: ClassVar[str] = "regularizer"
+
+    def __init__(self, include_bias: bool = False, layers: Sequence[str] | None = None):
+        self.include_bias = bool(include_bias)
+        if isinstance(layers, str):
+            layers = [layers]
+        self.layers = list(layers) if layers is not None else None
+
+    # ------------------------------------------------------------------ selection
+    def select(self, params: Any) -> list[tuple[str, Tensor]]:
+        """The (name, parameter) pairs this regularizer penalises.
+
+        ``params`` is a layer/model (anything with ``named_parameters``), a dict name →
+        parameter, an iterable of (name, parameter) pairs or an iterable of parameters.
+        """
+        pairs = _named(params)
+        if self.layers is not None:
+            if any(name is None for name, _ in pairs):
+                raise MathflowError(
+                    f"{self.registry_name}: restricting to layers {self.layers} needs named parameters",
+                    suggestion="pass the model or model.named_parameters()",
+                )
+            wanted = set(self.layers)
+            found = {part for name, _ in pairs for part in name.split(".")[:-1]}
+            unknown = sorted(wanted - found)
+            if unknown:
+                raise MathflowError(f"{self.registry_name}: no parameters belong to layers {unknown}")
+            pairs = [(n, p) for n, p in pairs if wanted.intersection(n.split(".")[:-1])]
+        selected = []
+        for name, p in pairs:
+            role = getattr(p, "role", "weight")
+            if role == "norm" or (role == "bias" and not self.include_bias):
+                continue
+            selected.append((name, p))
+        return selected
+
+    # ------------------------------------------------------------------ penalty
+    def penalty(self, w: Tensor) -> Tensor:
+        """The penalty of one parameter tensor."""
+        raise NotImplementedError
+
+    def __call__(self, params: Any) -> Tensor:
+        total: Tensor | None = None
+        for _, p in self.select(params):
+            term = self.penalty(p)
+            total = term if total is None else total + term
+        if total is None:
+            backend = get_backend()
+            return Tensor._wrap(backend.xp.zeros((), dtype=backend.dtype))
+        return total
+
+    # ------------------------------------------------------------------ config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters if name != "self"
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Regularizer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
+def _named(params: Any) -> list[tuple[str | None, Tensor]]:
+    if hasattr(params, "named_parameters"):
+        return list(params.named_parameters())
+    if isinstance(params, dict):
+        return list(params.items())
+    if isinstance(params, Tensor):
+        return [(None, params)]
+    items: Iterable[Any] = params
+    pairs: list[tuple[str | None, Tensor]] = []
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Tensor):
+            pairs.append((item[0], item[1]))
+        elif isinstance(item, Tensor):
+            pairs.append((None, item))
+        else:
+            raise MathflowError(f"regularizer: expected parameters, got {type(item).__name__}")
+    return pairs
+
+
+@REGULARIZERS.register("l1")
+class L1(Regularizer):
+    """R(w) = λ Σᵢ |wᵢ|; ∂R/∂w = λ sign(w)."""
+
+    def __init__(self, lam: float = 0.01, include_bias: bool = False, layers: Sequence[str] | None = None):
+        super().__init__(include_bias, layers)
+        self.lam = _strength("l1", "lam", lam)
+
+    def penalty(self, w: Tensor) -> Tensor:
+        return _sum(_abs(w)) * self.lam
+
+
+@REGULARIZERS.register("l2")
+class L2(Regularizer):
+    """R(w) = λ Σᵢ wᵢ² (no ½); ∂R/∂w = 2λ w."""
+
+    def __init__(self, lam: float = 0.01, include_bias: bool = False, layers: Sequence[str] | None = None):
+        super().__init__(include_bias, layers)
+        self.lam = _strength("l2", "lam", lam)
+
+    def penalty(self, w: Tensor) -> Tensor:
+        return _sum(w * w) * self.lam
+
+
+@REGULARIZERS.register("elastic_net")
+class ElasticNet(Regularizer):
+    """R(w) = λ₁ Σᵢ |wᵢ| + λ₂ Σᵢ wᵢ²."""
+
+    def __init__(
+        self,
+        l1: float = 0.01,
+        l2: float = 0.01,
+        include_bias: bool = False,
+        layers: Sequence[str] | None = None,
+    ):
+        super().__init__(include_bias, layers)
+        self.l1 = _strength("elastic_net", "l1", l1)
+        self.l2 = _strength("elastic_net", "l2", l2)
+
+    def penalty(self, w: Tensor) -> Tensor:
+        return _sum(_abs(w)) * self.l1 + _sum(w * w) * self.l2
+
+
+__all__ = ["REGULARIZERS", "ElasticNet", "L1", "L2", "Regularizer"]

@@ -1,0 +1,55 @@
+"""MLflow tracking for mathflow runs: the only package that talks to MLflow.
+
+MLflow is imported lazily, inside functions: ``import mathflow.tracking`` stays fast and works
+without touching MLflow. The pyfunc model class lives in ``mathflow.tracking.pyfunc_model``
+(which does import MLflow) and is reachable here as ``MathflowNumpyModel`` on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mathflow.tracking.flatten import flatten, flatten_params
+from mathflow.tracking.run import TrackedRun, Tracker, error_reason, git_info, new_figure, standard_tags
+from mathflow.tracking.store import (
+    RunRow,
+    artifact_root,
+    default_artifact_root,
+    default_tracking_uri,
+    ensure_store,
+    get_or_create_experiment,
+    list_runs,
+    resolve_tracking_uri,
+    store_lock,
+    ui_command,
+)
+
+__all__ = [
+    "MathflowNumpyModel",
+    "RunRow",
+    "TrackedRun",
+    "Tracker",
+    "artifact_root",
+    "default_artifact_root",
+    "default_tracking_uri",
+    "ensure_store",
+    "error_reason",
+    "flatten",
+    "flatten_params",
+    "get_or_create_experiment",
+    "git_info",
+    "list_runs",
+    "new_figure",
+    "resolve_tracking_uri",
+    "standard_tags",
+    "store_lock",
+    "ui_command",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MathflowNumpyModel":
+        from mathflow.tracking.pyfunc_model import MathflowNumpyModel
+
+        return MathflowNumpyModel
+    raise AttributeError(f"module 'mathflow.tracking' has no attribute {name!r}")

@@ -1,0 +1,300 @@
+"""Where runs are recorded: the tracking URI, the local SQLite store, experiments, run listings.
+
+The default store lives next to the user's pipelines: ``sqlite:///<cwd>/runs/mlflow.db`` with artifacts
+under ``<cwd>/runs/artifacts/<experiment>``. ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` point
+elsewhere (another SQLite file, an ``http(s)://`` tracking server, ...).
+
+A fresh SQLite store is initialised (tables and migrations) under an exclusive ``fcntl.flock`` on
+``runs/.mlflow.lock``: two processes creating it at the same moment would otherwise corrupt it.
+Experiment creation takes the same lock, so get-or-create by name is race-free across processes.
+
+MLflow is imported inside the functions only: importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mathflow.errors import MathflowError
+
+ENV_VAR = "MLFLOW_TRACKING_URI"
+RUNS_DIR = "runs"
+DB_FILE = "mlflow.db"
+ARTIFACTS_DIR = "artifacts"
+LOCK_FILE = ".mlflow.lock"
+
+_READY: set[str] = set()  # store URIs initialised by this process
+_SEGMENT_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+# --------------------------------------------------------------------------------------------------
+# URIs and paths
+# --------------------------------------------------------------------------------------------------
+def default_tracking_uri(cwd: str | os.PathLike[str] | None = None) -> str:
+    """``sqlite:///<abs cwd>/runs/mlflow.db`` (cwd defaults to the current directory)."""
+    base = Path(cwd if cwd is not None else os.getcwd()).expanduser().resolve()
+    return f"sqlite:///{(base / RUNS_DIR / DB_FILE).as_posix()}"
+
+
+def default_artifact_root(cwd: str | os.PathLike[str] | None = None) -> str:
+    """``<abs cwd>/runs/artifacts``: where the default store keeps run artifacts."""
+    base = Path(cwd if cwd is not None else os.getcwd()).expanduser().resolve()
+    return (base / RUNS_DIR / ARTIFACTS_DIR).as_posix()
+
+
+def resolve_tracking_uri(cli_value: str | None = None, cwd: str | os.PathLike[str] | None = None) -> str:
+    """The store to use: ``cli_value``, else ``$MLFLOW_TRACKING_URI``, else :func:`default_tracking_uri`.
+
+    URIs with a scheme pass through (``http(s)://``, ``databricks``, ...), except that a relative SQLite
+    path is made absolute. A bare path ending in ``.db``/``.sqlite`` becomes a SQLite URI; another bare
+    path is a directory that gets ``mlflow.db`` inside it.
+    """
+    value = (cli_value or "").strip() or os.environ.get(ENV_VAR, "").strip()
+    if not value:
+        return default_tracking_uri(cwd)
+    base = Path(cwd if cwd is not None else os.getcwd()).expanduser().resolve()
+    if value.startswith("sqlite:"):
+        path = sqlite_path(value)
+        if path is None:
+            return value
+        query = value.partition("?")[2]
+        absolute = path if path.is_absolute() else (base / path)
+        return f"sqlite:///{absolute.as_posix()}" + (f"?{query}" if query else "")
+    if "://" in value or value == "databricks" or value.startswith("databricks:"):
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    if path.suffix.lower() not in (".db", ".sqlite", ".sqlite3"):
+        path = path / DB_FILE
+    return f"sqlite:///{path.resolve().as_posix()}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///...`` URI (relative as written), None for other URIs / in-memory."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    rest = uri[len("sqlite:///") :].partition("?")[0]
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest)
+
+
+def artifact_root(uri: str) -> str | None:
+    """The artifact directory for a SQLite store: ``artifacts/`` next to the database; None otherwise
+    (a tracking server or a file store decides for itself)."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    return (db.resolve().parent / ARTIFACTS_DIR).as_posix()
+
+
+def lock_path(uri: str) -> Path | None:
+    """``.mlflow.lock`` next to a SQLite database (None for stores that need no local lock)."""
+    db = sqlite_path(uri)
+    return None if db is None else db.resolve().parent / LOCK_FILE
+
+
+def experiment_dir_name(name: str) -> str:
+    """A path segment for experiment ``name``: the name itself when it is safe (letters, digits, ``._-``),
+    else a cleaned form plus a short hash of the name so that distinct names never share a folder."""
+    cleaned = _SEGMENT_UNSAFE.sub("_", name).strip("._") or "experiment"
+    if cleaned == name:
+        return name
+    return f"{cleaned[:80]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+# --------------------------------------------------------------------------------------------------
+# locking and initialisation
+# --------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Exclusive inter-process lock for a SQLite store (``flock`` on ``.mlflow.lock``); no-op otherwise."""
+    path = lock_path(uri)
+    if path is None:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: run unlocked
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _quiet_migrations() -> Iterator[None]:
+    """Silence the INFO lines MLflow and Alembic print while creating tables."""
+    names = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def client(uri: str) -> Any:
+    """An ``MlflowClient`` for ``uri`` whose store is initialised (see :func:`ensure_store`)."""
+    from mlflow.tracking import MlflowClient
+
+    ensure_store(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri if sqlite_path(uri) is not None else None)
+
+
+def ensure_store(uri: str) -> None:
+    """Create the store behind ``uri`` if needed: for SQLite, the folder and the tables, under the file lock."""
+    if uri in _READY:
+        return
+    db = sqlite_path(uri)
+    if db is not None:
+        from mlflow.tracking import MlflowClient
+
+        db.resolve().parent.mkdir(parents=True, exist_ok=True)
+        with store_lock(uri), _quiet_migrations():
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    _READY.add(uri)
+
+
+def experiment_artifact_location(uri: str, name: str) -> str | None:
+    """``<artifact root>/<experiment dir name>`` for a SQLite store, None where the server decides."""
+    root = artifact_root(uri)
+    return None if root is None else f"{root}/{experiment_dir_name(name)}"
+
+
+def get_or_create_experiment(uri: str, name: str) -> str:
+    """The id of the experiment called ``name``, created (with an absolute artifact location) if missing
+    and restored if it was deleted. Safe when several processes ask at once."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+
+    if not isinstance(name, str) or not name.strip():
+        raise MathflowError(f"experiment name must be a non-empty string, got {name!r}")
+    mlf = client(uri)
+    with store_lock(uri):
+        exp = mlf.get_experiment_by_name(name)
+        if exp is None:
+            try:
+                return str(mlf.create_experiment(name, artifact_location=experiment_artifact_location(uri, name)))
+            except MlflowException as exc:  # another process (of a remote server) won the race
+                if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                    raise
+                exp = mlf.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+        if exp.lifecycle_stage == "deleted":
+            mlf.restore_experiment(exp.experiment_id)
+        return str(exp.experiment_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# listing runs and the UI
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunRow:
+    """One run as ``mathflow runs`` shows it."""
+
+    run_id: str
+    run_name: str
+    experiment: str
+    status: str
+    start_time: datetime | None
+    end_time: datetime | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()
+
+    def key_metrics(self, limit: int = 4) -> dict[str, float]:
+        """Up to ``limit`` metrics, test/validation ones first, then alphabetical."""
+
+        def rank(key: str) -> tuple[int, str]:
+            low = key.lower()
+            order = 0 if low.startswith("test") else 1 if low.startswith("val") else 2
+            return order, key
+
+        return {k: self.metrics[k] for k in sorted(self.metrics, key=rank)[:limit]}
+
+
+def _ms_to_datetime(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
+
+
+def list_runs(tracking_uri: str | None = None, experiment: str | None = None, max_results: int = 20) -> list[RunRow]:
+    """The newest ``max_results`` runs, of one experiment (by name) or of all active ones.
+
+    A SQLite store that does not exist yet has no runs (it is not created by listing).
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        return []
+    mlf = client(uri)
+    if experiment is not None:
+        exp = mlf.get_experiment_by_name(experiment)
+        if exp is None:
+            known = sorted(e.name for e in mlf.search_experiments())
+            raise MathflowError(
+                f"no experiment named {experiment!r} in {uri}",
+                suggestion=f"known experiments: {', '.join(known) or '(none)'}",
+            )
+        experiments = {str(exp.experiment_id): exp.name}
+    else:
+        experiments = {str(e.experiment_id): e.name for e in mlf.search_experiments()}
+    if not experiments:
+        return []
+    runs = mlf.search_runs(
+        experiment_ids=list(experiments), max_results=int(max_results), order_by=["attributes.start_time DESC"]
+    )
+    return [
+        RunRow(
+            run_id=r.info.run_id,
+            run_name=r.info.run_name or "",
+            experiment=experiments.get(str(r.info.experiment_id), str(r.info.experiment_id)),
+            status=r.info.status,
+            start_time=_ms_to_datetime(r.info.start_time),
+            end_time=_ms_to_datetime(r.info.end_time),
+            metrics=dict(r.data.metrics),
+        )
+        for r in runs
+    ]
+
+
+def ui_command(tracking_uri: str | None = None, port: int = 5000, host: str = "127.0.0.1") -> list[str]:
+    """The argv of ``mlflow ui`` serving the store behind ``tracking_uri`` on ``host:port`` (one worker)."""
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        raise MathflowError(
+            f"the tracking URI {uri} is already a tracking server", suggestion="open it in a browser instead"
+        )
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise MathflowError(f"ui port must be an integer in 1..65535, got {port!r}")
+    argv = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    root = artifact_root(uri)
+    if root is not None:
+        argv += ["--default-artifact-root", root]
+    return argv + ["--host", host, "--port", str(port), "--workers", "1"]

@@ -1,0 +1,493 @@
+"""The training loop: :class:`Trainer` fits a model to a :class:`~mathflow.data.Dataset`.
+
+    trainer = Trainer(model, nn.CrossEntropy(), lambda params: optim.Momentum(params, lr=0.05),
+                      metrics=("accuracy",), early_stopping={"patience": 5}, seed=0)
+    history = trainer.fit(train, val, epochs=50, batch_size=32)
+    trainer.evaluate(test)            # {"loss": ..., "accuracy": ...}
+
+Each epoch:
+
+1. (``schedule_unit="epoch"``) the schedule sets the optimizer's learning rate;
+2. the model in training mode takes one step per mini-batch (the last, partial batch included):
+   zero the gradients, forward, objective = loss + Σ regularizer penalties, backward, clip, update
+   (``schedule_unit="step"``: the rate is set before every step). A non-finite objective stops
+   everything with a :class:`DivergenceError` before the update;
+3. the logs get ``train_loss`` (the objective averaged over samples), ``train_penalty``,
+   ``train_<metric>`` (from the predictions made during the epoch), ``lr``, and with validation
+   data ``val_loss`` (the loss alone) and ``val_<metric>``, computed in evaluation mode without
+   a graph;
+4. the history records the logs, callbacks see them, early stopping may end training.
+
+The optimizer may be given built, or as a function ``params -> Optimizer``; the latter lets the
+trainer build a lazily-shaped model (from the data's sample shape) before making the optimizer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mathflow.autodiff.mode import no_grad
+from mathflow.autodiff.tensor import Tensor
+from mathflow.backend import Backend, get_backend, set_backend, to_numpy, using
+from mathflow.data.batching import batches, num_batches
+from mathflow.errors import MathflowError
+from mathflow.metrics import METRICS
+from mathflow.nn.losses import Hinge, Loss, get_loss
+from mathflow.optim.clip import clip_grad_norm, clip_grad_value
+from mathflow.optim.optimizer import Optimizer, check_positive
+from mathflow.optim.schedules import Schedule, build_schedule
+from mathflow.train.callbacks import CallbackList, EarlyStopping, check_monitor
+from mathflow.train.history import History, resolve_mode
+from mathflow.train.progress import ProgressReporter, make_progress
+
+#: Metrics that compare class labels; their predictions are turned into labels/scores first.
+CLASSIFICATION_METRICS = frozenset({"accuracy", "acc", "top_k_accuracy", "top_k", "precision", "recall", "f1"})
+
+
+class DivergenceError(MathflowError, FloatingPointError):
+    """The loss became NaN or infinite: training cannot go on."""
+
+    def __init__(self, message: str, *, epoch: int, step: int, value: float):
+        self.epoch = epoch
+        self.step = step
+        self.value = value
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------------------- metrics
+class _Metric:
+    """A named metric function with its direction."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], higher_is_better: bool | None):
+        self.name = name
+        self.fn = fn
+        self.higher_is_better = higher_is_better
+        self.classification = name in CLASSIFICATION_METRICS or getattr(fn, "classification", False)
+
+
+def _make_metrics(specs: Iterable[Any] | str | None) -> list[_Metric]:
+    if specs is None:
+        return []
+    if isinstance(specs, str) or callable(specs):
+        specs = [specs]
+    out: list[_Metric] = []
+    for spec in specs:
+        if isinstance(spec, str):
+            fn = METRICS.get(spec)
+            name = spec
+        elif callable(spec):
+            fn = spec
+            name = getattr(spec, "__name__", type(spec).__name__)
+        else:
+            raise MathflowError(f"a metric is a name such as 'accuracy' or a function, got {spec!r}")
+        flag = getattr(fn, "higher_is_better", True if not isinstance(spec, str) else None)
+        if flag is None:
+            raise MathflowError(f"metric {name!r} is not a single number and cannot be logged per epoch")
+        if any(m.name == name for m in out):
+            raise MathflowError(f"metric {name!r} is listed twice")
+        out.append(_Metric(name, fn, bool(flag)))
+    return out
+
+
+def binary_threshold(loss: Any) -> float:
+    """The decision threshold of a one-unit output: 0 on logits (``expects == "logits"``, hinge), else 0.5."""
+    if isinstance(loss, Hinge) or getattr(loss, "expects", "values") == "logits":
+        return 0.0
+    return 0.5
+
+
+def classification_pair(outputs: np.ndarray, targets: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(y_true, y_pred)`` ready for the classification metrics.
+
+    Class scores (N, C) with C ≥ 2 are passed through (the metrics take their argmax). A single
+    output per sample is cut at ``threshold`` into labels 0/1, and so are ±1 targets (hinge).
+    """
+    out = np.asarray(outputs)
+    y = np.asarray(targets)
+    if out.ndim == 2 and out.shape[1] > 1:
+        return y, out
+    pred = (out.reshape(len(out)) > threshold).astype(np.int64)
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot over two columns for a one-unit model
+        return y, pred
+    flat = y.reshape(len(y))
+    if flat.size and flat.min() < 0:  # ±1 labels
+        flat = (flat > 0).astype(np.int64)
+    return flat, pred
+
+
+# ---------------------------------------------------------------------------- trainer
+class Trainer:
+    """Fits ``model`` by minimising ``loss`` (+ ``regularizers``) with ``optimizer``.
+
+    Args:
+        model: a layer (e.g. ``nn.Sequential``); built from the data if it is not yet.
+        loss: a :class:`~mathflow.nn.Loss` or a loss spec (``"mse"``, ``{"name": ...}``).
+        optimizer: an :class:`~mathflow.optim.Optimizer`, or ``params -> Optimizer``.
+        regularizers: callables ``model -> scalar Tensor`` (``nn.L2(1e-4)``, ...) added to the loss.
+        metrics: metric names (``"accuracy"``, ``"r2"``, ...) or functions ``fn(y_true, y_pred)``.
+        schedule: a :class:`~mathflow.optim.Schedule` or spec; ``schedule_unit`` says whether its
+            step counts epochs (``"epoch"``) or batches (``"step"``), both from 0.
+        clip_norm / clip_value: clip gradients by global norm / by value before each update.
+        early_stopping: an :class:`EarlyStopping`, or a dict of its arguments.
+        seed: reseeds the backend's generator (initialisation, dropout) and seeds the shuffling,
+            so the same seed gives the same run.
+        backend: a :class:`~mathflow.Backend` or device name made current; default: the current one.
+        progress: ``None``/``"auto"``, ``"rich"``, ``"plain"``, ``"quiet"`` or a ProgressReporter.
+        callbacks: objects with ``on_epoch_end(epoch, logs)`` and friends, or functions ``fn(epoch, logs)``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        loss: Loss | str | dict[str, Any],
+        optimizer: Optimizer | Callable[[list[Any]], Optimizer],
+        *,
+        regularizers: Sequence[Callable[[Any], Tensor]] | Callable[[Any], Tensor] = (),
+        metrics: Iterable[Any] | str | None = ("accuracy",),
+        schedule: Schedule | str | dict[str, Any] | None = None,
+        schedule_unit: str = "epoch",
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        early_stopping: EarlyStopping | dict[str, Any] | None = None,
+        seed: int | None = None,
+        backend: Backend | str | None = None,
+        progress: ProgressReporter | str | bool | None = None,
+        callbacks: Iterable[Any] = (),
+    ):
+        if not callable(model):
+            raise MathflowError(f"the model must be a layer (callable on a batch), got {type(model).__name__}")
+        self.model = model
+        self.loss = loss if callable(loss) and not isinstance(loss, Loss) else get_loss(loss)
+        if isinstance(optimizer, Optimizer):
+            self.optimizer: Optimizer | None = optimizer
+            self._optimizer_factory = None
+        elif callable(optimizer):
+            self.optimizer, self._optimizer_factory = None, optimizer
+        else:
+            raise MathflowError(
+                f"optimizer must be an Optimizer or a function params -> Optimizer, got {type(optimizer).__name__}"
+            )
+        if callable(regularizers) and not isinstance(regularizers, (list, tuple)):
+            regularizers = (regularizers,)
+        self.regularizers = list(regularizers)
+        for reg in self.regularizers:
+            if not callable(reg):
+                raise MathflowError(f"a regularizer must be callable on the model, got {reg!r}")
+        self.metrics = _make_metrics(metrics)
+        self.schedule = None if schedule is None else build_schedule(schedule)
+        if schedule_unit not in ("epoch", "step"):
+            raise MathflowError(f"schedule_unit must be 'epoch' or 'step', got {schedule_unit!r}")
+        self.schedule_unit = schedule_unit
+        self.clip_norm = None if clip_norm is None else check_positive("trainer", "clip_norm", clip_norm)
+        self.clip_value = None if clip_value is None else check_positive("trainer", "clip_value", clip_value)
+        self.early_stopping = EarlyStopping.from_spec(early_stopping)
+        self.callbacks = CallbackList(callbacks)
+        self.progress = make_progress(progress)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise MathflowError(f"seed must be an integer or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+        if backend is not None:
+            self.backend = set_backend(backend, seed=self.seed) if isinstance(backend, str) else set_backend(backend)
+        else:
+            self.backend = get_backend()
+        if self.seed is not None:
+            self.backend.reseed(self.seed)
+        self._shuffle_rng = np.random.default_rng(self.seed)
+        self.history = History()
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.has_validation = False
+        self.log_keys: frozenset[str] = frozenset()
+        self.global_step = 0
+        self.samples_seen = 0
+
+    # ------------------------------------------------------------------ helpers for callbacks
+    def stop(self, reason: str = "stopped by a callback") -> None:
+        """End training after the current epoch."""
+        self.stop_training = True
+        self.stop_reason = reason
+
+    def higher_is_better(self, name: str) -> bool:
+        """Whether a larger value of metric ``name`` (a trainer metric or a registered one) is better."""
+        for metric in self.metrics:
+            if metric.name == name:
+                return bool(metric.higher_is_better)
+        from mathflow.metrics import higher_is_better
+
+        return higher_is_better(name)
+
+    # ------------------------------------------------------------------ setup
+    def _build_model(self, x: Any) -> None:
+        """Build a not-yet-built model from the per-sample shape of the inputs ``x``."""
+        model = self.model
+        if hasattr(model, "built") and not model.built and hasattr(model, "build"):
+            model.build(tuple(int(d) for d in np.shape(x)[1:]))
+
+    def _prepare(self, train: Any) -> None:
+        """Build the model from the data's sample shape and make the optimizer if needed."""
+        model = self.model
+        self._build_model(train.x)
+        if self.optimizer is None:
+            assert self._optimizer_factory is not None
+            opt = self._optimizer_factory(model.parameters())
+            if not isinstance(opt, Optimizer):
+                raise MathflowError(f"the optimizer function returned {type(opt).__name__}, not an Optimizer")
+            self.optimizer = opt
+        if hasattr(model, "parameters"):
+            mine = {id(p) for p in model.parameters()}
+            if mine and not any(id(p) in mine for p in self.optimizer.params):
+                raise MathflowError(
+                    "the optimizer updates none of the model's parameters",
+                    suggestion="make it from model.parameters() after the model is built, "
+                    "or pass a function params -> Optimizer",
+                )
+
+    def _expected_keys(self, validation: bool) -> frozenset[str]:
+        keys = {"epoch", "lr", "train_loss"}
+        if self.regularizers:
+            keys.add("train_penalty")
+        keys.update(f"train_{m.name}" for m in self.metrics)
+        if validation:
+            keys.add("val_loss")
+            keys.update(f"val_{m.name}" for m in self.metrics)
+        return frozenset(keys)
+
+    def _history_for(self, validation: bool) -> History:
+        es = self.early_stopping
+        if es is not None:
+            check_monitor("early_stopping", es.monitor, self)
+            mode = resolve_mode(es.monitor, es.mode, self.higher_is_better)
+            return History(monitor=es.monitor, mode=mode, min_delta=es.min_delta)
+        return History(monitor="val_loss" if validation else "train_loss", mode="min")
+
+    def _inputs(self, xb: np.ndarray) -> Tensor:
+        if np.issubdtype(xb.dtype, np.floating) or xb.dtype == np.bool_:
+            return Tensor._wrap(self.backend.asarray(xb))
+        return Tensor._wrap(self.backend.to_device(xb))
+
+    def _targets(self, yb: np.ndarray) -> Any:
+        return self.backend.to_device(yb)
+
+    def _batch_loss(self, value: float, size: int) -> float:
+        """The sum over the batch's samples of the per-sample loss."""
+        return value if getattr(self.loss, "reduction", "mean") == "sum" else value * size
+
+    def _compute_metrics(self, prefix: str, task: str, outputs: list[np.ndarray], targets: list[np.ndarray]) -> dict:
+        if not self.metrics or not outputs:
+            return {}
+        out = np.concatenate(outputs)
+        y = np.concatenate(targets)
+        pair = None
+        logs = {}
+        for metric in self.metrics:
+            if metric.classification:
+                if pair is None:
+                    pair = classification_pair(out, y, binary_threshold(self.loss))
+                value = metric.fn(*pair)
+            else:
+                value = metric.fn(y, out)
+            logs[f"{prefix}{metric.name}"] = float(value)
+        return logs
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        train: Any,
+        val: Any | None = None,
+        epochs: int = 10,
+        batch_size: int = 32,
+        shuffle: bool = True,
+    ) -> History:
+        """Train for ``epochs`` epochs (fewer if stopped) and return the :class:`History`.
+
+        Each call starts a new history (epochs numbered from 1); the model and the optimizer's
+        state carry over, so a second call continues training.
+
+        ``trainer.history`` holds the history so far even when training ends with an error or
+        a ``KeyboardInterrupt`` (which propagate).
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+            raise MathflowError(f"epochs must be a positive integer, got {epochs!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise MathflowError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_dataset("train", train)
+        if val is not None:
+            _check_dataset("val", val)
+        epochs, batch_size = int(epochs), int(batch_size)
+        with using(self.backend):
+            self._prepare(train)
+            self.has_validation = val is not None
+            self.log_keys = self._expected_keys(val is not None)
+            self.history = self._history_for(val is not None)
+            self.stop_training, self.stop_reason = False, None
+            callbacks = CallbackList([*self.callbacks, *([self.early_stopping] if self.early_stopping else [])])
+            callbacks.call("on_train_begin", self)
+            progress = self.progress
+            progress.start(epochs, num_batches(len(train), batch_size))
+            try:
+                for epoch in range(1, epochs + 1):
+                    callbacks.call("on_epoch_begin", epoch)
+                    progress.epoch_start(epoch)
+                    logs = self._run_epoch(epoch, train, val, batch_size, shuffle)
+                    self.history.append(logs)
+                    progress.epoch_end(epoch, logs)
+                    callbacks.call("on_epoch_end", epoch, logs)
+                    if self.stop_training:
+                        self.history.stopped_epoch = epoch
+                        self.history.stop_reason = self.stop_reason
+                        break
+            except KeyboardInterrupt:
+                self.history.stop_reason = "interrupted"
+                raise
+            except DivergenceError as exc:
+                self.history.stopped_epoch = exc.epoch
+                self.history.stop_reason = "diverged"
+                raise
+            finally:
+                progress.close()
+                if hasattr(self.model, "eval"):
+                    self.model.eval()
+            callbacks.call("on_train_end", self.history)
+        return self.history
+
+    def _run_epoch(self, epoch: int, train: Any, val: Any | None, batch_size: int, shuffle: bool) -> dict[str, float]:
+        model, opt, loss_fn = self.model, self.optimizer, self.loss
+        assert opt is not None
+        if self.schedule is not None and self.schedule_unit == "epoch":
+            self.schedule.apply(opt, epoch - 1)
+        if hasattr(model, "train"):
+            model.train()
+        params = opt.params
+        keep = bool(self.metrics)
+        outputs: list[np.ndarray] = []
+        targets: list[np.ndarray] = []
+        loss_total = penalty_total = 0.0
+        seen = 0
+        task = getattr(train, "task", "classification")
+        rng = self._shuffle_rng if shuffle else None
+        for step, (xb, yb) in enumerate(batches(train.x, train.y, batch_size, shuffle=shuffle, rng=rng), start=1):
+            if self.schedule is not None and self.schedule_unit == "step":
+                self.schedule.apply(opt, self.global_step)
+            if hasattr(model, "zero_grad"):
+                model.zero_grad()
+            opt.zero_grad()
+            out = model(self._inputs(xb))
+            data_loss = loss_fn(out, self._targets(yb))
+            if self.regularizers:
+                penalty = self.regularizers[0](model)
+                for reg in self.regularizers[1:]:
+                    penalty = penalty + reg(model)
+                objective = data_loss + penalty
+                data_value, penalty_value = float(data_loss.item()), float(penalty.item())
+                value = data_value + penalty_value
+            else:
+                objective = data_loss
+                data_value = value = float(data_loss.item())
+                penalty_value = 0.0
+            if not math.isfinite(value):
+                raise DivergenceError(
+                    f"loss became {value} at epoch {epoch}, step {step}: "
+                    "lower the learning rate or add gradient clipping",
+                    epoch=epoch,
+                    step=step,
+                    value=value,
+                )
+            objective.backward()
+            if self.clip_norm is not None:
+                clip_grad_norm(params, self.clip_norm)
+            if self.clip_value is not None:
+                clip_grad_value(params, self.clip_value)
+            opt.step()
+            size = len(xb)
+            loss_total += self._batch_loss(data_value, size)
+            penalty_total += penalty_value * size
+            seen += size
+            self.global_step += 1
+            self.progress.step(step, value)
+            if keep:
+                outputs.append(to_numpy(out.data))
+                targets.append(np.asarray(yb))
+        self.samples_seen += seen
+        logs: dict[str, float] = {"epoch": epoch}
+        logs["train_loss"] = (loss_total + penalty_total) / seen
+        if self.regularizers:
+            logs["train_penalty"] = penalty_total / seen
+        logs.update(self._compute_metrics("train_", task, outputs, targets))
+        if val is not None:
+            val_loss, val_out, val_y = self._evaluate_arrays(val, max(batch_size, 256))
+            if not math.isfinite(val_loss):
+                raise DivergenceError(
+                    f"validation loss became {val_loss} at epoch {epoch}, step {step}: "
+                    "lower the learning rate or add gradient clipping",
+                    epoch=epoch,
+                    step=step,
+                    value=val_loss,
+                )
+            logs["val_loss"] = val_loss
+            logs.update(self._compute_metrics("val_", getattr(val, "task", task), val_out, val_y))
+        logs["lr"] = float(opt.lr)
+        return logs
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate_arrays(self, data: Any, batch_size: int) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+        """Mean loss over ``data`` in evaluation mode without a graph, and the outputs/targets."""
+        model = self.model
+        if hasattr(model, "eval"):
+            model.eval()
+        total, seen = 0.0, 0
+        outputs: list[np.ndarray] = []
+        targets: list[np.ndarray] = []
+        with no_grad():
+            for xb, yb in batches(data.x, data.y, batch_size):
+                out = model(self._inputs(xb))
+                total += self._batch_loss(float(self.loss(out, self._targets(yb)).item()), len(xb))
+                seen += len(xb)
+                if self.metrics:
+                    outputs.append(to_numpy(out.data))
+                    targets.append(np.asarray(yb))
+        if seen == 0:
+            raise MathflowError("cannot evaluate on an empty data set")
+        return total / seen, outputs, targets
+
+    def evaluate(self, dataset: Any, batch_size: int = 256) -> dict[str, float]:
+        """``{"loss": ..., <metric>: ...}`` on ``dataset`` (evaluation mode, no graph, no penalty)."""
+        _check_dataset("evaluate", dataset)
+        with using(self.backend):
+            self._build_model(dataset.x)
+            loss, outputs, targets = self._evaluate_arrays(dataset, batch_size)
+            logs = {"loss": loss}
+            logs.update(self._compute_metrics("", getattr(dataset, "task", "classification"), outputs, targets))
+        return logs
+
+    def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
+        """The model's outputs for inputs ``x`` (a Dataset or an array) as a NumPy array."""
+        x = getattr(x, "x", x)
+        x = to_numpy(x.data if isinstance(x, Tensor) else x)
+        if x.ndim == 0:
+            raise MathflowError("predict needs a batch of inputs (first axis = samples), got a scalar")
+        with using(self.backend):
+            model = self.model
+            self._build_model(x)
+            if hasattr(model, "eval"):
+                model.eval()
+            parts = []
+            with no_grad():
+                for xb, _ in batches(x, None, batch_size):
+                    parts.append(to_numpy(model(self._inputs(xb)).data))
+        if not parts:
+            raise MathflowError("predict got no samples")
+        return np.concatenate(parts)
+
+
+def _check_dataset(role: str, data: Any) -> None:
+    if not (hasattr(data, "x") and hasattr(data, "y")):
+        raise MathflowError(f"{role}: expected a Dataset (with x and y), got {type(data).__name__}")
+    if len(data.x) == 0:
+        raise MathflowError(f"{role}: the data set is empty")
+
+
+__all__ = ["CLASSIFICATION_METRICS", "DivergenceError", "Trainer", "binary_threshold", "classification_pair"]

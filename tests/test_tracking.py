@@ -1,0 +1,640 @@
+"""MLflow tracking adapter: a real SQLite store in a temporary folder, read back with MlflowClient."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mathflow.functional as F
+from mathflow.errors import MathflowError
+from mathflow.tracking import (
+    Tracker,
+    artifact_root,
+    default_artifact_root,
+    default_tracking_uri,
+    flatten,
+    flatten_params,
+    get_or_create_experiment,
+    git_info,
+    list_runs,
+    new_figure,
+    resolve_tracking_uri,
+    ui_command,
+)
+from mathflow.tracking.flatten import PARAM_VALUE_LIMIT, clean_key, to_text, truncate
+from mathflow.tracking.run import error_reason, load_model, using_tracking_uri
+
+pytest.importorskip("mlflow")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# fixtures
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One store for the module (creating a SQLite store costs about a second)."""
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="module")
+def uri(store_dir: Path) -> str:
+    return default_tracking_uri(store_dir)
+
+
+@pytest.fixture
+def tracker(uri: str, monkeypatch: pytest.MonkeyPatch) -> Tracker:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return Tracker(uri)
+
+
+@pytest.fixture
+def client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _mlp(rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
+    weights = {
+        "0.weight": rng.normal(size=(4, 8)).astype(np.float32),
+        "0.bias": rng.normal(size=8).astype(np.float32),
+        "2.weight": rng.normal(size=(8, 3)).astype(np.float32),
+        "2.bias": rng.normal(size=3).astype(np.float32),
+    }
+    spec = {
+        "layers": [
+            {"type": "dense", "weight": "0.weight", "bias": "0.bias", "activation": "relu"},
+            {"type": "dropout"},
+            {"type": "dense", "weight": "2.weight", "bias": "2.bias"},
+        ],
+        "output": "softmax",
+    }
+    return weights, spec
+
+
+def _mlp_reference(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    h = np.maximum(x @ weights["0.weight"] + weights["0.bias"], 0)
+    z = h @ weights["2.weight"] + weights["2.bias"]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# import hygiene, flattening, URIs
+# --------------------------------------------------------------------------------------------------
+def test_import_does_not_load_mlflow() -> None:
+    code = "import sys, mathflow.tracking; print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_flatten_nested_dicts_and_lists() -> None:
+    cfg = {
+        "model": {"layers": [{"dense": {"units": 64, "activation": "relu"}}, {"dropout": 0.5}]},
+        "optimizer": {"name": "adam", "betas": (0.9, 0.999)},
+        "empty": {},
+        "none": [],
+    }
+    flat = flatten(cfg)
+    assert flat == {
+        "model.layers.0.dense.units": 64,
+        "model.layers.0.dense.activation": "relu",
+        "model.layers.1.dropout": 0.5,
+        "optimizer.name": "adam",
+        "optimizer.betas.0": 0.9,
+        "optimizer.betas.1": 0.999,
+        "empty": {},
+        "none": [],
+    }
+    assert flatten({"a": 1}, prefix="cfg") == {"cfg.a": 1}
+
+
+def test_param_values_as_text_and_truncated() -> None:
+    assert to_text(True) == "true" and to_text(None) == "null" and to_text(0.1) == "0.1"
+    assert to_text(np.float32(2.5)) == "2.5" and to_text(np.int64(3)) == "3" and to_text([]) == "[]"
+    long = "x" * 10_000
+    cut = truncate(long, PARAM_VALUE_LIMIT)
+    assert len(cut) <= PARAM_VALUE_LIMIT and cut.startswith("x" * 5000)
+    assert cut.endswith(f"...[truncated {10_000 - cut.index('...')} chars]")
+    assert truncate("short", 10) == "short"
+    assert clean_key("a b/c:d.e-f_g!?") == "a b/c:d.e-f_g__"
+    assert flatten_params({"a": {"b": False}, "c": long})["a.b"] == "false"
+    assert len(flatten_params({"c": long})["c"]) <= PARAM_VALUE_LIMIT
+
+
+def test_default_and_resolved_tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    expected = f"sqlite:///{tmp_path.resolve().as_posix()}/runs/mlflow.db"
+    assert default_tracking_uri(tmp_path) == expected
+    assert default_artifact_root(tmp_path) == f"{tmp_path.resolve().as_posix()}/runs/artifacts"
+    assert resolve_tracking_uri(None, cwd=tmp_path) == expected
+    assert artifact_root(expected) == default_artifact_root(tmp_path)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert resolve_tracking_uri(None, cwd=tmp_path) == "http://127.0.0.1:5000"
+    assert resolve_tracking_uri("https://mlflow.example.org", cwd=tmp_path) == "https://mlflow.example.org"
+    assert artifact_root("http://127.0.0.1:5000") is None
+    # relative SQLite paths and bare paths become absolute SQLite URIs
+    assert resolve_tracking_uri("sqlite:///other/x.db", cwd=tmp_path) == f"sqlite:///{tmp_path.as_posix()}/other/x.db"
+    assert resolve_tracking_uri("store.db", cwd=tmp_path) == f"sqlite:///{tmp_path.as_posix()}/store.db"
+    assert resolve_tracking_uri("somewhere", cwd=tmp_path) == f"sqlite:///{tmp_path.as_posix()}/somewhere/mlflow.db"
+
+
+def test_ui_command_uses_flags_mlflow_ui_accepts(tmp_path: Path) -> None:
+    from mlflow.cli import cli
+
+    uri = default_tracking_uri(tmp_path)
+    argv = ui_command(uri, 5123)
+    assert argv[:4] == [sys.executable, "-m", "mlflow", "ui"]
+    options = dict(zip(argv[4::2], argv[5::2]))
+    assert options == {
+        "--backend-store-uri": uri,
+        "--default-artifact-root": default_artifact_root(tmp_path),
+        "--host": "127.0.0.1",
+        "--port": "5123",
+        "--workers": "1",
+    }
+    import click
+
+    ui = cli.get_command(click.Context(cli), "ui")
+    accepted = {opt for p in ui.params for opt in p.opts}
+    assert set(options) <= accepted
+    with pytest.raises(MathflowError, match="already a tracking server"):
+        ui_command("http://127.0.0.1:5000", 5000)
+    with pytest.raises(MathflowError, match="port"):
+        ui_command(uri, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# experiments and runs
+# --------------------------------------------------------------------------------------------------
+def test_experiment_get_or_create_with_absolute_artifact_location(uri: str, store_dir: Path, client) -> None:
+    first = get_or_create_experiment(uri, "exp-location")
+    assert get_or_create_experiment(uri, "exp-location") == first
+    location = client.get_experiment(first).artifact_location
+    assert location == f"{store_dir.resolve().as_posix()}/runs/artifacts/exp-location"
+    odd = get_or_create_experiment(uri, "my experiment/1")
+    odd_location = client.get_experiment(odd).artifact_location
+    assert Path(odd_location).parent == store_dir.resolve() / "runs" / "artifacts"
+    assert " " not in Path(odd_location).name and "/" not in Path(odd_location).name
+    client.delete_experiment(odd)
+    assert get_or_create_experiment(uri, "my experiment/1") == odd
+    assert client.get_experiment(odd).lifecycle_stage == "active"
+
+
+def test_params_metrics_tags_and_finished_status(tracker: Tracker, client) -> None:
+    config = {"model": {"layers": [{"dense": {"units": 16}}, {"dense": {"units": 3}}]}, "lr": 0.01, "note": "y" * 7000}
+    with tracker.start("exp-basic", run_name="mlp", tags={"team": "math", "seed": 7}, config_sha256="c0ffee") as run:
+        flat = run.log_params(config)
+        run.log_params({"lr": 0.01})  # the same value again: accepted
+        with pytest.raises(MathflowError, match="already logged"):
+            run.log_params({"lr": 0.02})
+        for step in range(3):
+            run.log_metrics({"loss": 1.0 / (step + 1), "val": {"accuracy": np.float32(0.5 + step / 10)}}, step=step)
+        run.set_tags({"phase": "done"})
+    data = client.get_run(run.run_id)
+    assert data.info.status == "FINISHED" and data.info.run_name == "mlp"
+    params = data.data.params
+    assert params["model.layers.0.dense.units"] == "16" and params["model.layers.1.dense.units"] == "3"
+    assert params["lr"] == "0.01" and params == flat
+    assert len(params["note"]) <= PARAM_VALUE_LIMIT and "truncated" in params["note"]
+    history = client.get_metric_history(run.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, pytest.approx(1 / 3))]
+    assert [m.step for m in client.get_metric_history(run.run_id, "val.accuracy")] == [0, 1, 2]
+    tags = data.data.tags
+    assert tags["team"] == "math" and tags["seed"] == "7" and tags["phase"] == "done"
+    assert tags["mathflow.version"] == __import__("mathflow").__version__
+    assert tags["mathflow.numpy_version"] == np.__version__
+    assert tags["mathflow.config_sha256"] == "c0ffee" and tags["mathflow.device"] == "cpu"
+    assert "mathflow.error" not in tags
+    assert ("mathflow.cupy_version" in tags) == ("cupy" in sys.modules)
+    with pytest.raises(MathflowError, match="already ended"):
+        run.log_metrics({"late": 1.0})
+
+
+def test_exception_marks_run_failed_with_reason(tracker: Tracker, client) -> None:
+    with pytest.raises(ValueError, match="diverged"):
+        with tracker.start("exp-status", run_name="boom") as run:
+            run.log_metrics({"loss": 3.0}, step=0)
+            raise ValueError("loss diverged at step 12\nsecond line of detail")
+    data = client.get_run(run.run_id)
+    assert data.info.status == "FAILED"
+    assert data.data.tags["mathflow.error"] == "ValueError: loss diverged at step 12"
+    assert data.data.metrics["loss"] == 3.0  # logged before the failure, still there
+    assert run.status == "FAILED"
+
+
+def test_keyboard_interrupt_marks_run_killed(tracker: Tracker, client) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with tracker.start("exp-status", run_name="ctrl-c") as run:
+            run.log_params({"epochs": 10})
+            raise KeyboardInterrupt
+    data = client.get_run(run.run_id)
+    assert data.info.status == "KILLED" and data.data.params == {"epochs": "10"}
+
+
+def test_error_reason_is_one_line() -> None:
+    assert error_reason(RuntimeError("a\nb")) == "RuntimeError: a"
+    assert error_reason(KeyError()) == "KeyError"
+    assert len(error_reason(ValueError("z" * 5000))) <= 1000
+
+
+def test_tracking_uri_is_restored_after_the_run(tracker: Tracker) -> None:
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    with tracker.start("exp-status") as run:
+        assert mlflow.get_tracking_uri() == tracker.tracking_uri
+        assert mlflow.active_run().info.run_id == run.run_id
+    assert mlflow.get_tracking_uri() == before
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert mlflow.active_run() is None
+
+
+def test_artifacts_text_dict_file_folder_figure(tracker: Tracker, tmp_path: Path) -> None:
+    import mlflow.artifacts
+
+    (tmp_path / "report.md").write_text("# report\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.txt").write_text("a")
+    with tracker.start("exp-artifacts") as run:
+        run.log_text("lr: 0.1\n", "config/resolved.yaml")
+        run.log_dict({"confusion": np.eye(2, dtype=np.int64), "acc": np.float32(0.5)}, "metrics/summary.json")
+        run.log_artifact(tmp_path / "report.md")
+        run.log_artifact(tmp_path / "folder", "extra")
+        fig = new_figure(figsize=(2, 2))
+        fig.add_subplot().plot([0, 1], [1, 0])
+        run.log_figure(fig, "plots/loss.png")
+        with pytest.raises(MathflowError, match="no file or folder"):
+            run.log_artifact(tmp_path / "missing.txt")
+        listed = run.list_artifacts()
+        artifact_uri = run.artifact_uri
+    assert listed == ["config/resolved.yaml", "extra/a.txt", "metrics/summary.json", "plots/loss.png", "report.md"]
+    summary = json.loads(mlflow.artifacts.load_text(f"{artifact_uri}/metrics/summary.json"))
+    assert summary == {"confusion": [[1, 0], [0, 1]], "acc": 0.5}
+    png = Path(mlflow.artifacts.download_artifacts(f"{artifact_uri}/plots/loss.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_log_input_visible_on_run_inputs(tracker: Tracker, client, rng: np.random.Generator) -> None:
+    x = rng.normal(size=(20, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=20)
+    with tracker.start("exp-inputs") as run:
+        run.log_input("iris", digest="d1g3st", source="sklearn:iris", features=x, targets=y, profile={"classes": 3})
+        run.log_input("holdout", digest="abc123", source="https://example.org/holdout.csv", context="evaluation")
+    inputs = client.get_run(run.run_id).inputs.dataset_inputs
+    by_name = {i.dataset.name: i for i in inputs}
+    assert set(by_name) == {"iris", "holdout"}
+    iris = by_name["iris"]
+    assert iris.dataset.digest == "d1g3st"
+    assert "sklearn:iris" in iris.dataset.source
+    assert json.loads(iris.dataset.profile)["features_shape"] == [20, 4]
+    assert "float32" in iris.dataset.schema
+    tags = {t.key: t.value for t in iris.tags}
+    assert tags["mlflow.data.context"] == "training" and tags["classes"] == "3"
+    holdout = by_name["holdout"]
+    assert holdout.dataset.digest == "abc123" and "example.org/holdout.csv" in holdout.dataset.source
+    assert {t.key: t.value for t in holdout.tags}["mlflow.data.context"] == "evaluation"
+
+
+def test_list_runs_newest_first(uri: str, tracker: Tracker, tmp_path: Path) -> None:
+    names = []
+    for i in range(2):
+        with tracker.start("exp-list", run_name=f"r{i}") as run:
+            run.log_metrics({"val_accuracy": 0.5 + i / 10, "loss": 1.0 - i / 10})
+        names.append(run.run_id)
+        time.sleep(0.01)
+    rows = list_runs(uri, "exp-list")
+    assert [r.run_id for r in rows] == names[::-1]
+    assert rows[0].experiment == "exp-list" and rows[0].status == "FINISHED" and rows[0].run_name == "r1"
+    assert rows[0].metrics == {"val_accuracy": 0.6, "loss": pytest.approx(0.9)}
+    assert list(rows[0].key_metrics(1)) == ["val_accuracy"]
+    assert rows[0].start_time is not None and rows[0].duration_s is not None and rows[0].duration_s >= 0
+    assert len(list_runs(uri, "exp-list", max_results=1)) == 1
+    assert {r.experiment for r in list_runs(uri, max_results=100)} >= {"exp-list"}
+    with pytest.raises(MathflowError, match="no experiment named 'nope'"):
+        list_runs(uri, "nope")
+    missing = default_tracking_uri(tmp_path)
+    assert list_runs(missing) == [] and not (tmp_path / "runs").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# git tags
+# --------------------------------------------------------------------------------------------------
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t"}
+    env["GIT_COMMITTER_EMAIL"] = "t@e"
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "pipelines").mkdir(parents=True)
+    (repo / "pipelines" / "x.yaml").write_text("model: mlp\n")
+    try:
+        _git(repo, "init", "-q")
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-q", "-m", "init")
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("git is not available")
+    return repo
+
+
+def test_git_tags_inside_a_repository(git_repo: Path, tracker: Tracker, client) -> None:
+    pipeline = git_repo / "pipelines" / "x.yaml"
+    head = _git(git_repo, "rev-parse", "HEAD").strip()
+    assert git_info(pipeline) == {"commit": head, "dirty": "false", "root": str(git_repo.resolve())}
+    with tracker.start("exp-git", pipeline_path=pipeline) as run:
+        pass
+    tags = client.get_run(run.run_id).data.tags
+    assert tags["mathflow.git.commit"] == head and tags["mathflow.git.dirty"] == "false"
+    assert tags["mlflow.source.git.commit"] == head
+    assert tags["mathflow.pipeline"] == pipeline.resolve().as_posix()
+
+    (git_repo / "untracked.txt").write_text("ignored for dirtiness\n")
+    assert git_info(pipeline)["dirty"] == "false"
+    pipeline.write_text("model: cnn\n")
+    assert git_info(pipeline)["dirty"] == "true"
+    fresh = git_repo / "pipelines" / "new.yaml"
+    fresh.write_text("model: new\n")
+    _git(git_repo, "checkout", "-q", "--", "pipelines/x.yaml")
+    assert git_info(fresh)["dirty"] == "true"  # the pipeline itself is not committed
+
+
+def test_git_tags_absent_outside_a_repository(tmp_path: Path, tracker: Tracker, client) -> None:
+    pipeline = tmp_path / "loose" / "x.yaml"
+    pipeline.parent.mkdir()
+    pipeline.write_text("model: mlp\n")
+    if _inside_git(tmp_path):
+        pytest.skip("the temporary folder lies inside a git repository")
+    assert git_info(pipeline) == {}
+    with tracker.start("exp-git", pipeline_path=pipeline) as run:
+        pass
+    tags = client.get_run(run.run_id).data.tags
+    assert not any(k.startswith("mathflow.git.") for k in tags)
+    assert tags["mathflow.pipeline"] == pipeline.resolve().as_posix()
+
+
+def _inside_git(path: Path) -> bool:
+    done = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True, text=True)
+    return done.returncode == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# concurrency
+# --------------------------------------------------------------------------------------------------
+_WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from mathflow.tracking import Tracker
+    start_at = float(sys.argv[2])
+    while time.time() < start_at:
+        time.sleep(0.005)
+    with Tracker(sys.argv[1]).start("shared", run_name=sys.argv[3]) as run:
+        run.log_metrics({"x": 1.0})
+    print(run.run_id)
+    """
+)
+
+
+def test_two_processes_create_a_fresh_store_at_once(tmp_path: Path) -> None:
+    uri = default_tracking_uri(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    start_at = time.time() + 2.5  # both interpreters have imported mathflow by then
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, uri, repr(start_at), f"p{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        for i in range(2)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    for p, (_out, err) in zip(procs, results):
+        assert p.returncode == 0, err[-3000:]
+    run_ids = {out.strip().splitlines()[-1] for out, _ in results}
+    rows = list_runs(uri, "shared")
+    assert {r.run_id for r in rows} == run_ids and len(run_ids) == 2
+    assert all(r.status == "FINISHED" for r in rows)
+    assert (tmp_path / "runs" / ".mlflow.lock").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# the NumPy pyfunc model
+# --------------------------------------------------------------------------------------------------
+def test_pyfunc_model_predicts_like_a_direct_numpy_forward(
+    tracker: Tracker, uri: str, rng: np.random.Generator
+) -> None:
+    from mathflow.data import Pipeline, dataset_from_arrays
+
+    weights, spec = _mlp(rng)
+    x_raw = rng.normal(loc=3.0, scale=2.0, size=(30, 4)).astype(np.float32)
+    pipeline = Pipeline(["standardize"]).fit(dataset_from_arrays(x_raw, rng.integers(0, 3, size=30)))
+    with tracker.start("exp-model") as run:
+        model_uri = run.log_model(weights, spec, pipeline.state(), input_example=x_raw)
+    assert model_uri == f"runs:/{run.run_id}/model"
+    model = load_model(model_uri, uri)
+    x_new = rng.normal(loc=3.0, scale=2.0, size=(7, 4)).astype(np.float32)
+    got = model.predict(x_new)
+    expected = _mlp_reference(weights, pipeline.transform_x(x_new))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
+    import pandas as pd
+
+    np.testing.assert_allclose(model.predict(pd.DataFrame(x_new)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_log_model_rejects_a_spec_that_does_not_fit(tracker: Tracker, rng: np.random.Generator) -> None:
+    weights, spec = _mlp(rng)
+    broken = {"layers": [{"type": "dense", "weight": "missing", "bias": "0.bias"}]}
+    with tracker.start("exp-model") as run:
+        with pytest.raises(MathflowError, match="missing"):
+            run.log_model(weights, broken, None, input_example=np.zeros((2, 4), np.float32))
+        with pytest.raises(MathflowError, match="does not fit"):
+            run.log_model(weights, spec, None, input_example=np.zeros((2, 5), np.float32))
+
+
+def test_numpy_forward_matches_the_engine(rng: np.random.Generator) -> None:
+    from mathflow.tracking import pyfunc_model as pm
+
+    x = rng.normal(size=(2, 3, 9, 8))
+    w = rng.normal(size=(4, 3, 3, 2))
+    b = rng.normal(size=4)
+    for stride, padding in [(1, 0), (2, 1), (2, (1, 2))]:
+        ours = pm.conv2d(x, w, b, stride, padding)
+        engine = F.conv2d(x, w, b, stride=stride, padding=padding).numpy()
+        np.testing.assert_allclose(ours, engine, rtol=1e-10, atol=1e-12)
+    for size, stride in [(2, None), (3, 2), ((2, 3), (1, 2))]:
+        np.testing.assert_allclose(
+            pm.pool2d(x, "max", size, stride), F.max_pool2d(x, size, stride=stride).numpy(), rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            pm.pool2d(x, "avg", size, stride), F.avg_pool2d(x, size, stride=stride).numpy(), rtol=1e-12
+        )
+    z = rng.normal(scale=3.0, size=(5, 6))
+    cases = {
+        "relu": F.relu(z),
+        "sigmoid": F.sigmoid(z),
+        "tanh": F.tanh(z),
+        "softmax": F.softmax(z),
+        "log_softmax": F.log_softmax(z),
+        "gelu": F.gelu(z),
+        "elu": F.elu(z),
+        "softplus": F.softplus(z),
+    }
+    for name, expected in cases.items():
+        np.testing.assert_allclose(pm.apply_activation(name, z), expected.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        pm.apply_activation({"type": "leaky_relu", "negative_slope": 0.2}, z), F.leaky_relu(z, 0.2).numpy()
+    )
+
+
+def test_numpy_forward_of_a_small_cnn(rng: np.random.Generator) -> None:
+    """conv → batchnorm → relu → maxpool → flatten → dense, against the forward written out by hand."""
+    from mathflow.tracking import pyfunc_model as pm
+
+    weights = {
+        "c.w": rng.normal(size=(2, 1, 3, 3)).astype(np.float32),
+        "c.b": rng.normal(size=2).astype(np.float32),
+        "bn.mean": rng.normal(size=2).astype(np.float32),
+        "bn.var": rng.uniform(0.5, 2.0, size=2).astype(np.float32),
+        "bn.gamma": rng.normal(size=2).astype(np.float32),
+        "bn.beta": rng.normal(size=2).astype(np.float32),
+        "d.w": rng.normal(size=(2 * 3 * 3, 4)).astype(np.float32),
+        "d.b": rng.normal(size=4).astype(np.float32),
+    }
+    spec = {
+        "input_shape": [1, 6, 6],
+        "layers": [
+            {"type": "conv2d", "weight": "c.w", "bias": "c.b", "stride": 1, "padding": [1, 1]},
+            {"type": "batchnorm", "mean": "bn.mean", "var": "bn.var", "gamma": "bn.gamma", "beta": "bn.beta"},
+            {"type": "relu"},
+            {"type": "maxpool2d", "size": 2, "stride": 2},
+            {"type": "flatten"},
+            {"type": "dense", "weight": "d.w", "bias": "d.b"},
+        ],
+        "output": "argmax",
+        "classes": ["a", "b", "c", "d"],
+    }
+    x = rng.normal(size=(3, 36)).astype(np.float32)  # flat rows, as a JSON request sends them
+    img = np.pad(x.reshape(3, 1, 6, 6), ((0, 0), (0, 0), (1, 1), (1, 1))).astype(np.float64)
+    conv = np.zeros((3, 2, 6, 6))
+    for f in range(2):
+        for i in range(6):
+            for j in range(6):
+                conv[:, f, i, j] = (img[:, 0, i : i + 3, j : j + 3] * weights["c.w"][f, 0]).sum(axis=(1, 2))
+        conv[:, f] += weights["c.b"][f]
+    bn = (conv - weights["bn.mean"][None, :, None, None]) / np.sqrt(weights["bn.var"][None, :, None, None] + 1e-5)
+    bn = bn * weights["bn.gamma"][None, :, None, None] + weights["bn.beta"][None, :, None, None]
+    act = np.maximum(bn, 0)
+    pooled = act.reshape(3, 2, 3, 2, 3, 2).max(axis=(3, 5))
+    logits = pooled.reshape(3, -1) @ weights["d.w"] + weights["d.b"]
+    raw = pm.predict_array({**spec, "output": "identity"}, weights, None, x)
+    np.testing.assert_allclose(raw, logits, rtol=1e-4, atol=1e-4)
+    labels = pm.predict_array(spec, weights, None, x)
+    assert list(labels) == [spec["classes"][k] for k in logits.argmax(axis=1)]
+
+
+def test_binary_outputs_and_spec_errors() -> None:
+    from mathflow.tracking import MathflowNumpyModel
+    from mathflow.tracking import pyfunc_model as pm
+
+    weights = {"w": np.array([[1.0], [-1.0]], np.float32), "b": np.array([0.0], np.float32)}
+    x = np.array([[2.0, 1.0], [1.0, 2.0], [0.2, 0.0]], np.float32)  # logits 1, -1, 0.2
+    logit_spec = {"layers": [{"type": "dense", "weight": "w", "bias": "b"}], "output": "argmax"}
+    assert pm.predict_array(logit_spec, weights, None, x).tolist() == [1, 0, 1]
+    prob_spec = {"layers": [{"type": "dense", "weight": "w", "bias": "b", "activation": "sigmoid"}], "output": "argmax"}
+    assert pm.predict_array(prob_spec, weights, None, x).tolist() == [1, 0, 1]
+    assert pm.predict_array({**prob_spec, "threshold": 0.6}, weights, None, x).tolist() == [1, 0, 0]
+    np.testing.assert_allclose(
+        pm.predict_array({**logit_spec, "output": "sigmoid"}, weights, None, x)[:, 0], 1 / (1 + np.exp([-1, 1, -0.2]))
+    )
+    with pytest.raises(pm.ModelSpecError, match="unknown layer type 'lstm'"):
+        pm.predict_array({"layers": [{"type": "lstm"}]}, weights, None, x)
+    with pytest.raises(pm.ModelSpecError, match="unknown activation 'swoosh'"):
+        pm.apply_activation("swoosh", x)
+    with pytest.raises(pm.ModelSpecError, match="before its artifacts"):
+        MathflowNumpyModel().predict(None, x)
+    model = MathflowNumpyModel(logit_spec, weights)
+    assert model.predict(None, x.tolist()).tolist() == [1, 0, 1]
+
+
+def test_numpy_transforms_match_the_data_pipeline(rng: np.random.Generator) -> None:
+    from mathflow.data import Pipeline, dataset_from_arrays
+    from mathflow.tracking import pyfunc_model as pm
+
+    x = rng.normal(size=(40, 16)).astype(np.float32) * np.arange(1, 17, dtype=np.float32)
+    y = rng.integers(0, 3, size=40)
+    specs = [
+        ["standardize", {"pca": {"n_components": 4}}],
+        [{"minmax": {"clip": True}}, {"reshape": {"shape": [1, 4, 4]}}, "flatten", "one_hot"],
+    ]
+    for transforms in specs:
+        pipeline = Pipeline(transforms).fit(dataset_from_arrays(x, y))
+        new = rng.normal(size=(5, 16)).astype(np.float32) * 20
+        ours = pm.apply_transforms(pipeline.state(), new)
+        np.testing.assert_allclose(ours, pipeline.transform_x(new), rtol=1e-5, atol=1e-5)
+
+
+def test_pyfunc_loads_with_numpy_alone(tracker: Tracker, uri: str, rng: np.random.Generator, tmp_path: Path) -> None:
+    """The logged model loads and predicts in a process where mathflow cannot be imported."""
+    import mlflow.artifacts
+
+    weights, spec = _mlp(rng)
+    x = rng.normal(size=(4, 4)).astype(np.float32)
+    with tracker.start("exp-model") as run:
+        run.log_model(weights, spec, None, input_example=x)
+        model_uri = run.model_info.model_uri
+    with using_tracking_uri(uri):
+        local = mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "model"))
+    np.save(tmp_path / "x.npy", x)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["mathflow"] = None  # any import of mathflow now fails
+        import numpy as np, mlflow.pyfunc
+        model = mlflow.pyfunc.load_model({local!r})
+        np.save({str(tmp_path / "p.npy")!r}, np.asarray(model.predict(np.load({str(tmp_path / "x.npy")!r}))))
+        print("mathflow" in sys.modules and sys.modules["mathflow"] is not None)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120, env=_env_without_uri()
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), _mlp_reference(weights, x), rtol=1e-5, atol=1e-6)
+
+
+def _env_without_uri() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+
+
+@pytest.mark.slow
+def test_mlflow_models_predict_cli(tracker: Tracker, uri: str, rng: np.random.Generator, tmp_path: Path) -> None:
+    weights, spec = _mlp(rng)
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    with tracker.start("exp-model") as run:
+        run.log_model(weights, spec, None, input_example=x)
+    (tmp_path / "in.json").write_text(json.dumps({"inputs": x.tolist()}))
+    env = {**_env_without_uri(), "MLFLOW_TRACKING_URI": uri}
+    cmd = [sys.executable, "-m", "mlflow", "models", "predict", "-m", f"runs:/{run.run_id}/model"]
+    cmd += ["-i", str(tmp_path / "in.json"), "-t", "json", "-o", str(tmp_path / "out.json"), "--env-manager", "local"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    predictions = np.asarray(json.loads((tmp_path / "out.json").read_text())["predictions"])
+    np.testing.assert_allclose(predictions, _mlp_reference(weights, x), rtol=1e-5, atol=1e-6)
