@@ -116,6 +116,9 @@ def time_workload(workload: Workload, rounds: int) -> dict[str, Any]:
 def _peak_child(side: str, name: str, steps: int) -> float:
     """Run one side alone in a child process; return its peak-RSS growth in MiB.
 
+    The peak is the kernel's resident high-water mark (VmHWM), which, unlike ru_maxrss, starts
+    afresh in the child instead of inheriting the parent's peak.
+
     The baseline is taken after the imports (and, for PyTorch, after building the mathflow
     model whose initial weights it copies), so the figure covers the model, the optimizer
     state and the training steps.
@@ -123,11 +126,11 @@ def _peak_child(side: str, name: str, steps: int) -> float:
     here = Path(__file__).resolve().parent
     code = "\n".join(
         [
-            "import resource, sys",
+            "import sys",
             f"sys.path[:0] = {[str(here.parent), str(here)]!r}",
             "import run, workloads",
             f"w = workloads.WORKLOADS[{name!r}]",
-            "def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss",
+            "def peak(): return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])",
             "import mathflow, torch" if side == "torch" else "import mathflow",
             "ref = w.build_mathflow() if " + repr(side == "torch") + " else None",
             "base = peak()",

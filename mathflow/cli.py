@@ -156,6 +156,205 @@ def list_components(
     print_catalog(family)
 
 
+# --------------------------------------------------------------------------- run commands
+def _one_line(exc: BaseException) -> str:
+    from mathflow.tracking import error_reason
+
+    return error_reason(exc)
+
+
+def _guard_run(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors of the run commands as one line on stderr, exit 1; Ctrl-C → exit 130 (tracebacks with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mathflow.errors import MathflowError
+
+        debug = bool(kwargs.get("debug") or os.environ.get("MATHFLOW_DEBUG"))
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            typer.echo("interrupted: the run was stopped by the user and marked KILLED", err=True)
+            raise typer.Exit(130) from None
+        except MathflowError as exc:
+            if debug:
+                raise
+            typer.echo(exc.format(), err=True)
+            raise typer.Exit(1) from None
+        except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with --debug
+            if debug:
+                raise
+            typer.echo(f"error: {_one_line(exc)}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+_DEVICE = typer.Option(None, "--device", help="cpu, gpu or auto (overrides train.device).")
+_URI = typer.Option(None, "--tracking-uri", help="MLflow store (default: sqlite:///<cwd>/runs/mlflow.db).")
+
+
+def _print_run_summary(result: Any) -> None:
+    typer.echo(f"run {result.run_id} in experiment {result.experiment!r}: {result.epochs} epochs, "
+               f"{result.steps} steps, {result.train_seconds:.2f} s training")
+    shown = {k: v for k, v in result.metrics.items() if k.startswith(("test_", "val_")) or k == "weight_sparsity"}
+    if shown:
+        typer.echo("  " + " · ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+
+
+@app.command()
+@_guard_run
+def run(
+    file: str = typer.Argument(..., help="Pipeline YAML file."),
+    overrides: list[str] = _SET,
+    device: str = _DEVICE,
+    tracking_uri: str = _URI,
+    experiment: str = typer.Option(None, "--experiment", help="MLflow experiment (default: tracking.experiment)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    json_out: bool = typer.Option(False, "--json", help="End with one JSON line describing the run."),
+    debug: bool = _DEBUG,
+) -> None:
+    """Train a pipeline and record the run (params, metrics, artifacts, model) in MLflow."""
+    import json
+
+    from mathflow.run import run_pipeline
+
+    result = run_pipeline(
+        file, overrides, device=device, tracking_uri=tracking_uri, experiment=experiment, quiet=quiet
+    )
+    if not quiet:
+        _print_run_summary(result)
+    if json_out:
+        typer.echo(json.dumps(result.summary()))
+
+
+@app.command()
+@_guard_run
+def rerun(
+    run_id: str = typer.Argument(..., help="The id of a logged run."),
+    device: str = _DEVICE,
+    tracking_uri: str = _URI,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    json_out: bool = typer.Option(False, "--json", help="End with one JSON line describing the comparison."),
+    debug: bool = _DEBUG,
+) -> None:
+    """Run the pipeline logged by RUN_ID again and say whether the metrics match (exit 2 when they differ)."""
+    import json
+
+    from mathflow.run import rerun as rerun_api
+
+    outcome = rerun_api(run_id, tracking_uri=tracking_uri, device=device, quiet=quiet)
+    new_id = outcome.result.run_id
+    if outcome.matches:
+        typer.echo(f"rerun {new_id}: all {len(outcome.compared)} metrics match run {run_id}")
+    else:
+        differ = len(outcome.differences)
+        typer.echo(f"rerun {new_id}: {differ} of {len(outcome.compared)} metrics differ from run {run_id}")
+        for key, (old, new) in outcome.differences.items():
+            typer.echo(f"  {key}: {old!r} -> {new!r}")
+    if json_out:
+        typer.echo(json.dumps({"run_id": new_id, "original_run_id": run_id, "matches": outcome.matches,
+                               "differences": {k: list(v) for k, v in outcome.differences.items()}}))
+    if not outcome.matches:
+        raise typer.Exit(2)
+
+
+@app.command()
+@_guard_run
+def predict(
+    run_id: str = typer.Argument(..., help="The id of a logged run."),
+    input: str = typer.Option(..., "--input", "-i", help="Inputs: a .npy file or a numeric .csv file."),
+    output: str = typer.Option(None, "--output", "-o", help="Write the predictions here (.npy or .csv)."),
+    tracking_uri: str = _URI,
+    debug: bool = _DEBUG,
+) -> None:
+    """Predictions of the model logged by RUN_ID for the inputs in a file."""
+    import numpy as np
+
+    from mathflow.predictor import load_run_model, read_input, write_output
+
+    model = load_run_model(run_id, tracking_uri)
+    predictions = np.asarray(model.predict(read_input(input)))
+    if output:
+        write_output(output, predictions)
+        typer.echo(f"wrote {len(predictions)} predictions to {output}")
+    else:
+        for row in predictions.reshape(len(predictions), -1):
+            typer.echo(",".join(f"{v:.8g}" if isinstance(v, float | np.floating) else str(v) for v in row))
+
+
+@app.command()
+@_guard_run
+def ui(
+    port: int = typer.Option(5000, "--port", "-p", help="Port on 127.0.0.1."),
+    tracking_uri: str = _URI,
+    debug: bool = _DEBUG,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 against the same store (one worker); Ctrl-C stops it."""
+    import signal
+    import subprocess
+
+    from mathflow.tracking import ensure_store, resolve_tracking_uri, ui_command
+
+    uri = resolve_tracking_uri(tracking_uri)
+    argv = ui_command(uri, port=port)
+    ensure_store(uri)
+    typer.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)")
+    child = subprocess.Popen(argv, start_new_session=True)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@_guard_run
+def runs(
+    experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
+    limit: int = typer.Option(20, "--limit", "-n", help="How many runs (newest first)."),
+    tracking_uri: str = _URI,
+    debug: bool = _DEBUG,
+) -> None:
+    """Recent runs with their key metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mathflow.tracking import list_runs
+
+    rows = list_runs(tracking_uri, experiment, max_results=limit)
+    if not rows:
+        typer.echo("no runs yet")
+        return
+    table = Table(title="runs", title_justify="left")
+    for column in ("run id", "name", "experiment", "status", "started", "duration", "key metrics"):
+        table.add_column(column)
+    for row in rows:
+        started = row.start_time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if row.start_time else ""
+        duration = f"{row.duration_s:.1f} s" if row.duration_s is not None else ""
+        metrics = " · ".join(f"{k} {v:.4g}" for k, v in row.key_metrics().items())
+        table.add_row(row.run_id, row.run_name, row.experiment, row.status, started, duration, metrics)
+    Console(width=200, soft_wrap=False).print(table)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -282,11 +282,45 @@ def forward(spec: Mapping[str, Any], weights: Mapping[str, np.ndarray], x: np.nd
     if not isinstance(layers, (list, tuple)):
         raise ModelSpecError("the model description needs a 'layers' list")
     x = _fit_sample_shape(x, spec.get("input_shape"))
+    if any(isinstance(layer, Mapping) and "inputs" in layer for layer in layers):
+        return _forward_graph(spec, weights, x)
     for i, layer in enumerate(layers):
         if not isinstance(layer, Mapping):
             raise ModelSpecError(f"layer {i} must be a mapping, got {layer!r}")
         x = apply_layer(layer, weights, x, i)
     return x
+
+
+def _forward_graph(spec: Mapping[str, Any], weights: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """A DAG of named layers: each entry has ``name`` and ``inputs`` (``"input"`` is the data), merge
+    layers ``add`` (y = Σ xᵢ) and ``concat`` (along a per-sample ``axis``) read several inputs;
+    the result is the node ``spec["output_node"]`` (default: the last one)."""
+    values: dict[str, np.ndarray] = {"input": x}
+    last = "input"
+    for i, layer in enumerate(spec["layers"]):
+        name = str(layer.get("name", i))
+        try:
+            given = [values[str(s)] for s in layer.get("inputs", [last])]
+        except KeyError as exc:
+            raise ModelSpecError(f"layer {i} ({name}) reads {exc.args[0]!r} before it is computed") from None
+        kind = str(layer.get("type", "")).lower()
+        if kind == "add":
+            out = given[0]
+            for other in given[1:]:
+                out = out + other
+        elif kind == "concat":
+            axis = int(layer.get("axis", -1))
+            out = np.concatenate(given, axis=axis if axis < 0 else axis + 1)
+        else:
+            if len(given) != 1:
+                raise ModelSpecError(f"layer {i} ({name}) takes one input, got {len(given)}")
+            out = apply_layer(layer, weights, given[0], i)
+        values[name] = out
+        last = name
+    output = str(spec.get("output_node") or last)
+    if output not in values:
+        raise ModelSpecError(f"the output node {output!r} is not a layer")
+    return values[output]
 
 
 def _final_activation(spec: Mapping[str, Any]) -> str | None:

@@ -1,0 +1,207 @@
+"""Run a math pipeline and record it in MLflow; validate one; describe a result in words.
+
+    result = run_math("pipelines/math/lagrange_xy.yaml", [], tracking_uri="sqlite:///runs/mlflow.db")
+    result["solution"], result["multipliers"], result["run_id"]
+
+A run logs the pipeline as parameters (dotted keys), one metric row per step (objective,
+variables, gradient norm or Newton residual, multipliers; runs longer than
+:data:`MAX_LOGGED_STEPS` steps log evenly spaced steps and the last), the result as ``result.json``, the
+resolved pipeline as ``config/resolved.yaml`` and the figures as PNG files under ``plots/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from mathflow.config import dump
+from mathflow.mathpipe.problem import MathProblem, load_problem, read_kind
+from mathflow.mathpipe.spec import KINDS, AnalyzeSpec, OptimizeSpec
+
+
+def is_math_pipeline(path: str | os.PathLike[str]) -> bool:
+    """True when the file's top-level ``kind`` is ``optimize`` or ``analyze``."""
+    return read_kind(path) in KINDS
+
+
+def _variables_text(values: dict[str, Any]) -> str:
+    from mathflow.mathpipe.variables import VariableSet
+
+    variables = VariableSet(values)
+    return ", ".join(f"{n} ({variables.describe(n)}) = {values[n]}" for n in variables.names)
+
+
+def summary(problem: MathProblem) -> str:
+    """A few lines saying what the pipeline will compute."""
+    spec = problem.spec
+    lines = [f"{problem.path}: valid {spec.kind} pipeline" + (f" '{spec.name}'" if spec.name else "")]
+    if isinstance(spec, OptimizeSpec):
+        lines.append(f"  {spec.goal} {spec.objective}")
+        for constraint in problem.constraints:
+            lines.append(f"  subject to {constraint.text}")
+        lines.append(f"  variables: {_variables_text(spec.variables)}")
+        name = spec.method_name
+        if name in ("lagrange", "newton"):
+            how = (
+                "Newton's method on the stationarity system of the Lagrangian"
+                if problem.constraints
+                else "Newton's method on ∇f = 0"
+            )
+            lines.append(f"  method: {name} ({how}), up to {spec.steps} steps, tolerance {spec.tolerance:g}")
+        else:
+            options = spec.method.model_dump(exclude={"type"}) if spec.method is not None else {}
+            shown = ", ".join(f"{k}={v}" for k, v in options.items())
+            lines.append(f"  method: optimizer {name}({shown}), up to {spec.steps} steps, tolerance {spec.tolerance:g}")
+    else:
+        assert isinstance(spec, AnalyzeSpec)
+        subject = spec.subject
+        if subject == "function":
+            lines.append(f"  function: {spec.function}")
+            if spec.at is not None:
+                lines.append(f"  at: {_variables_text(spec.at)}")
+            if spec.taylor is not None:
+                around = spec.taylor.around if spec.taylor.around is not None else spec.at
+                lines.append(f"  Taylor polynomial of order {spec.taylor.order} around {around}")
+        elif subject == "matrix":
+            lines.append(f"  matrix: {spec.matrix}")
+        elif subject == "vector":
+            lines.append(f"  vector: {spec.vector}")
+        else:
+            assert spec.data is not None
+            components = spec.pca.components if spec.pca is not None else 2
+            lines.append(f"  data: {spec.data.source.to_data()}, PCA with {components} components")
+    lines.append(f"  tracking: experiment '{spec.tracking.experiment}'")
+    return "\n".join(lines)
+
+
+def validate_math(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> str:
+    """The validated pipeline described in words; raises ConfigError listing every located issue."""
+    return summary(load_problem(path, overrides))
+
+
+def compute(problem: MathProblem) -> tuple[dict[str, Any], list[dict[str, float]], dict[str, Any]]:
+    """(result, per-step metrics, figures) of a loaded problem, without tracking."""
+    if problem.kind == "optimize":
+        from mathflow.mathpipe.optimize import figures, solve
+
+        result, trace = solve(problem)
+        return result, trace.metrics, figures(problem, trace)
+    from mathflow.mathpipe.analyze import analyze
+
+    result, figs = analyze(problem)
+    return result, [], figs
+
+
+#: At most about this many steps of a run are logged as metric rows (evenly spread, last included).
+MAX_LOGGED_STEPS = 200
+
+
+def logged_steps(count: int, limit: int = MAX_LOGGED_STEPS) -> list[int]:
+    """Every step when there are at most ``limit``, else every k-th one plus the last."""
+    if count <= limit:
+        return list(range(count))
+    stride = -(-count // limit)
+    chosen = list(range(0, count, stride))
+    if chosen[-1] != count - 1:
+        chosen.append(count - 1)
+    return chosen
+
+
+def _scalar_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The result's top-level numbers (and norms) as final metrics."""
+    out: dict[str, float] = {}
+    for key in ("objective", "value", "trace", "det", "residual", "gradient_norm"):
+        value = result.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+    for name, value in (result.get("norms") or {}).items():
+        out[f"norm.{name}"] = float(value)
+    for i, value in enumerate(result.get("multipliers") or []):
+        out[f"lambda.{i}"] = float(value)
+    for i, value in enumerate(result.get("explained_variance_ratio") or []):
+        out[f"explained_variance_ratio.{i}"] = float(value)
+    return out
+
+
+def run_math(
+    path: str | os.PathLike[str],
+    overrides: Iterable[str] = (),
+    *,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Load, compute and log a math pipeline to MLflow; returns the JSON-ready result (with ``run_id``)."""
+    from mathflow.tracking import Tracker
+
+    problem = load_problem(path, overrides)
+    spec = problem.spec
+    data = problem.document.data
+    resolved = dump(data)
+    sha = hashlib.sha256(resolved.encode("utf-8")).hexdigest()
+    tracker = Tracker(tracking_uri)
+    run_name = spec.tracking.run_name or spec.name or os.path.splitext(os.path.basename(os.fspath(path)))[0]
+    tags = {"mathflow.kind": spec.kind, **spec.tracking.tags}
+    with tracker.start(
+        experiment or spec.tracking.experiment,
+        run_name=run_name,
+        tags=tags,
+        config_sha256=sha,
+        pipeline_path=path,
+        description=spec.description,
+    ) as run:
+        run.log_params(data)
+        run.log_text(resolved, "config/resolved.yaml")
+        result, steps, figs = compute(problem)
+        for step in logged_steps(len(steps)):
+            run.log_metrics(steps[step], step=step)
+        final = _scalar_metrics(result)
+        if final and not steps:
+            run.log_metrics(final, step=0)
+        elif "multipliers" in result or "explained_variance_ratio" in result:
+            run.log_metrics({k: v for k, v in final.items() if k.startswith(("lambda.", "explained"))}, step=len(steps))
+        for artifact, fig in figs.items():
+            run.log_figure(fig, artifact)
+        result = {"run_id": run.run_id, "kind": spec.kind, **result}
+        run.log_dict(result, "result.json")
+        if "convexity" in result:
+            run.set_tags({"mathflow.convexity": result["convexity"]})
+        if "stationary_point" in result:
+            run.set_tags({"mathflow.stationary_point": result["stationary_point"]})
+    if not quiet:
+        print(format_result(result), file=sys.stdout)
+    return result
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+_SKIP = {"run_id", "kind", "svd", "matrix", "variables_order", "curvature"}
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """The result as ``key: value`` lines (numbers to 6 significant digits)."""
+    lines = [f"{result.get('kind', 'math')} run {result.get('run_id', '')}".rstrip()]
+    for key, value in result.items():
+        if key in _SKIP:
+            continue
+        if key == "taylor" and isinstance(value, dict):
+            lines.append(f"  taylor (order {value.get('order')}): {value.get('polynomial')}")
+            continue
+        lines.append(f"  {key}: {_fmt(value)}")
+    return "\n".join(lines)
+
+
+def to_json(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=2, ensure_ascii=False, allow_nan=True)

@@ -1,0 +1,275 @@
+"""The two math pipeline kinds as pydantic models: ``kind: optimize`` and ``kind: analyze``.
+
+No arrays here: values stay plain numbers and nested lists; expressions stay text (their
+syntax and names are checked in :mod:`mathflow.mathpipe.checks`, where positions are known).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from mathflow.spec.base import Component, Flag, SpecModel, split_component, tags
+from mathflow.spec.data import SourceEntry
+from mathflow.spec.jsonschema import ComponentSchema
+from mathflow.spec.optimizer import OPTIMIZER_MODELS
+from mathflow.spec.tracking import TrackingSection
+from mathflow.spec.types import NonNegativeFloat, PositiveInt
+
+KINDS = ("optimize", "analyze")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Words of the expression language that cannot name a variable (kept in step with expr.RESERVED by a test).
+RESERVED_NAMES = frozenset(
+    "sum mean det trace inv transpose norm dot outer exp log sqrt abs sin cos tan tanh sigmoid relu min max "
+    "pi e inf".split()
+)
+
+
+# ----------------------------------------------------------------------------------------- values
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    """The shape of a number or a rectangular nested list of numbers; None when it is neither."""
+    if _is_number(value):
+        return ()
+    if isinstance(value, list) and value:
+        shapes = {_shape_of(item) for item in value}
+        if len(shapes) == 1:
+            (inner,) = shapes
+            if inner is not None:
+                return (len(value), *inner)
+    return None
+
+
+def _array_value(value: Any) -> Any:
+    if _shape_of(value) is None:
+        raise PydanticCustomError(
+            "array_value",
+            "must be a number, a list of numbers or a rectangular nested list of numbers, got {got}",
+            {"got": repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."},
+        )
+    return value
+
+
+_NUMBER_SCHEMA: dict[str, Any] = {"type": "number"}
+#: A scalar, vector, matrix or higher-rank value written as nested lists.
+ArrayValue = Annotated[
+    Any,
+    PlainValidator(_array_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _NUMBER_SCHEMA,
+                {"type": "array", "minItems": 1, "items": {"anyOf": [_NUMBER_SCHEMA, {"type": "array"}]}},
+            ]
+        }
+    ),
+]
+
+
+def _variable_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise PydanticCustomError(
+            "variable_name",
+            "variable name '{name}' must start with a letter or '_' and hold only letters, digits and '_'",
+            {"name": name},
+        )
+    if name in RESERVED_NAMES:
+        raise PydanticCustomError(
+            "variable_name",
+            "'{name}' is a function or constant of the expression language; choose another variable name",
+            {"name": name},
+        )
+    return name
+
+
+VariableName = Annotated[str, AfterValidator(_variable_name), Field(pattern=_NAME.pattern)]
+
+#: name → starting value (optimize) or evaluation point (analyze).
+Variables = Annotated[dict[VariableName, ArrayValue], Field(min_length=1)]
+
+Expr = Annotated[str, Field(min_length=1, description="a math expression, e.g. 'x**2 + sum(w**2)'")]
+
+
+def _matrix(value: Any) -> Any:
+    shape = _shape_of(value)
+    if shape is None or len(shape) != 2:
+        raise PydanticCustomError(
+            "matrix_value",
+            "must be a matrix written as a list of equal-length rows of numbers, got {got}",
+            {"got": repr(value)},
+        )
+    return value
+
+
+def _vector(value: Any) -> Any:
+    shape = _shape_of(value)
+    if shape is None or len(shape) != 1:
+        raise PydanticCustomError(
+            "vector_value", "must be a non-empty list of numbers, got {got}", {"got": repr(value)}
+        )
+    return value
+
+
+Matrix = Annotated[
+    Any,
+    PlainValidator(_matrix),
+    WithJsonSchema(
+        {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": _NUMBER_SCHEMA}}
+    ),
+]
+Vector = Annotated[
+    Any, PlainValidator(_vector), WithJsonSchema({"type": "array", "minItems": 1, "items": _NUMBER_SCHEMA})
+]
+
+
+# ----------------------------------------------------------------------------------------- optimize
+class Lagrange(Component):
+    """Newton's method on the stationarity system of the Lagrangian (``newton`` without constraints).
+
+    L(x, λ) = f(x) + Σᵢ λᵢ gᵢ(x) with gᵢ = rhsᵢ − lhsᵢ for a constraint ``lhs = rhs``; Newton
+    solves ∇ₓL = 0, g = 0 using the exact Hessian of L in (x, λ).
+    """
+
+    type: Literal["lagrange", "newton"] = "lagrange"
+
+
+METHOD_MODELS: list[type[Component]] = [Lagrange, *OPTIMIZER_MODELS]
+MethodEntry = Annotated[
+    Union[tuple(METHOD_MODELS)],  # type: ignore[valid-type]  # noqa: UP007
+    Field(discriminator="type"),
+    BeforeValidator(lambda v: split_component(v, "method")),
+    ComponentSchema("method", METHOD_MODELS),
+]
+METHOD_TAGS = tags(METHOD_MODELS)
+
+
+class OptimizeSpec(SpecModel):
+    """Minimise or maximise an expression of the variables, optionally under equality constraints."""
+
+    model_config = SpecModel.model_config | {"title": "mathflow optimize pipeline"}
+
+    kind: Literal["optimize"]
+    name: str | None = None
+    description: str | None = None
+    variables: Variables
+    minimize: Expr | None = None
+    maximize: Expr | None = None
+    subject_to: list[Expr] = Field(default_factory=list, description="equality constraints 'lhs = rhs'")
+    method: MethodEntry | None = Field(
+        None,
+        description=(
+            "lagrange / newton, or an optimizer such as gd, {adam: {lr: 0.1}} "
+            "(default: gd, or lagrange with constraints)"
+        ),
+    )
+    steps: PositiveInt = 100
+    tolerance: NonNegativeFloat = Field(
+        1e-8, description="stop when the gradient norm (or Newton residual) is below it"
+    )
+    tracking: TrackingSection = Field(default_factory=lambda: TrackingSection(experiment="math"))
+
+    @property
+    def goal(self) -> str:
+        return "maximize" if self.maximize is not None else "minimize"
+
+    @property
+    def objective(self) -> str:
+        return self.maximize if self.maximize is not None else (self.minimize or "")
+
+    @property
+    def method_name(self) -> str:
+        if self.method is None:
+            return "lagrange" if self.subject_to else "gd"
+        return self.method.type  # type: ignore[attr-defined,no-any-return]
+
+
+# ----------------------------------------------------------------------------------------- analyze
+class TaylorSpec(SpecModel):
+    """The Taylor polynomial of ``function`` of the given order around a point (default: ``at``)."""
+
+    order: int = Field(2, ge=0, le=6)
+    around: Variables | None = None
+
+
+class PcaSpec(SpecModel):
+    """Principal components of a data set's inputs."""
+
+    components: PositiveInt = 2
+    standardize: Flag = False
+
+
+class DataSpec(SpecModel):
+    """A data set from the registry of :mod:`mathflow.data` (``digits``, ``iris``, a csv file, ...)."""
+
+    source: SourceEntry
+
+
+class AnalyzeSpec(SpecModel):
+    """Derivatives, curvature and Taylor polynomial of a function; or a matrix / vector; or PCA of data."""
+
+    model_config = SpecModel.model_config | {"title": "mathflow analyze pipeline"}
+
+    kind: Literal["analyze"]
+    name: str | None = None
+    description: str | None = None
+    function: Expr | None = None
+    at: Variables | None = None
+    taylor: TaylorSpec | None = None
+    matrix: Matrix | None = None
+    vector: Vector | None = None
+    data: DataSpec | None = None
+    pca: PcaSpec | None = None
+    tracking: TrackingSection = Field(default_factory=lambda: TrackingSection(experiment="math"))
+
+    @property
+    def subject(self) -> str:
+        """What is analysed: ``function``, ``matrix``, ``vector`` or ``data``."""
+        for key in ("function", "matrix", "vector", "data"):
+            if getattr(self, key) is not None:
+                return key
+        return "function"
+
+
+MathSpec = Annotated[Union[OptimizeSpec, AnalyzeSpec], Field(discriminator="kind")]  # noqa: UP007
+
+__all__ = [
+    "KINDS",
+    "METHOD_MODELS",
+    "METHOD_TAGS",
+    "RESERVED_NAMES",
+    "AnalyzeSpec",
+    "ArrayValue",
+    "DataSpec",
+    "Lagrange",
+    "MathSpec",
+    "OptimizeSpec",
+    "PcaSpec",
+    "TaylorSpec",
+    "math_json_schema",
+    "math_schema_text",
+]
+
+
+def math_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a math pipeline file (``schemas/math.schema.json``)."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(MathSpec).json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://mathflow.dev/schemas/math.schema.json"
+    schema["title"] = "mathflow math pipeline (kind: optimize | analyze)"
+    return schema
+
+
+def math_schema_text() -> str:
+    """The schema as the text of ``schemas/math.schema.json``."""
+    import json
+
+    return json.dumps(math_json_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,499 @@
+"""``mathflow run``: a pipeline file → data, training, evaluation and a complete MLflow record.
+
+    from mathflow.run import run_pipeline
+
+    result = run_pipeline("pipelines/cnn.yaml", ["train.epochs=3"], quiet=True)
+    result.run_id, result.metrics["test_accuracy"]
+
+Logged per run: the resolved pipeline flattened to dotted params; per-epoch metrics with
+``step = epoch``; test metrics at the end (``test_loss``, ``test_<metric>``); tags (the SHA-256 of
+the resolved pipeline, versions, device, git commit); the data set; and the artifacts
+``pipeline.yaml`` (re-runnable as it is), ``weights.npz``, ``transforms.npz``, ``model_table.txt``,
+``learning_curves.png``, ``confusion_matrix.png`` (classification) and the NumPy pyfunc ``model``.
+An exception ends the run FAILED, Ctrl-C ends it KILLED; what was logged stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mathflow.errors import MathflowError
+from mathflow.train.progress import ProgressReporter, make_progress
+
+SPARSITY_TOLERANCE = 1e-3
+"""A weight counts as zero for the ``weight_sparsity`` metric when |w| < this."""
+
+_NOT_COMPARED = ("train_seconds",)
+
+
+@dataclass
+class RunResult:
+    """What one ``mathflow run`` produced (the ``--json`` line is :meth:`summary`)."""
+
+    run_id: str
+    experiment: str
+    experiment_id: str
+    config_hash: str
+    tracking_uri: str
+    epochs: int
+    steps: int
+    train_seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    status: str = "FINISHED"
+    model_uri: str | None = None
+    device: str = "cpu"
+    history: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "experiment": self.experiment,
+            "experiment_id": self.experiment_id,
+            "config_hash": self.config_hash,
+            "tracking_uri": self.tracking_uri,
+            "status": self.status,
+            "device": self.device,
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "train_seconds": round(self.train_seconds, 4),
+            "metrics": self.metrics,
+            "model_uri": self.model_uri,
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# the resolved pipeline
+# --------------------------------------------------------------------------------------------------
+def _absolute_paths(resolved: dict[str, Any], spec: Any, base_dir: str) -> None:
+    """File paths of the data source(s) made absolute, so the logged pipeline runs from anywhere."""
+    sources = spec.data.source
+    written = resolved.get("data", {}).get("source")
+
+    def fix(source_spec: Any, entry: Any) -> None:
+        fields = getattr(source_spec, "path_fields", ())
+        if not fields or not isinstance(entry, dict) or len(entry) != 1:
+            return
+        params = next(iter(entry.values()))
+        if not isinstance(params, dict):
+            return
+        for name in fields:
+            value = params.get(name)
+            if isinstance(value, str) and value and not os.path.isabs(value):
+                params[name] = os.path.abspath(os.path.join(base_dir, value))
+
+    if isinstance(written, dict) and isinstance(sources, Mapping):
+        for split_name, source_spec in sources.items():
+            fix(source_spec, written.get(split_name))
+    else:
+        fix(sources, written)
+
+
+def resolved_pipeline(spec: Any, base_dir: str, device: str | None = None) -> dict[str, Any]:
+    """The spec as plain data, with absolute data paths and the device override applied."""
+    resolved = spec.to_data()
+    _absolute_paths(resolved, spec, base_dir)
+    if device is not None:
+        resolved.setdefault("train", {})["device"] = device
+    return resolved
+
+
+def config_hash(resolved: Mapping[str, Any]) -> str:
+    """SHA-256 of the resolved pipeline in canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def node_table(compiled: Any) -> str:
+    """The per-node table (name, type, inputs, output shape, parameters, YAML line) as text."""
+    rows = compiled.graph.rows()
+    header = ("name", "type", "inputs", "output shape", "params", "line")
+    lines = [
+        (
+            str(r["name"]),
+            str(r["type"]),
+            ", ".join(r.get("inputs", [])),
+            str(r["output_shape"]),
+            f"{r['params']:,}",
+            "" if r.get("line") is None else str(r["line"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in lines]
+    out.append(f"total parameters: {compiled.graph.total_params:,}")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------------------
+def learning_curves_figure(history: Any) -> Any:
+    """Loss (train/val) and each metric (train/val) per epoch, one panel each."""
+    from mathflow.tracking import new_figure
+
+    records = list(history)
+    keys = sorted({k for r in records for k in r if k not in ("epoch", "lr")})
+    bases = ["loss"] + sorted({k.split("_", 1)[1] for k in keys if "_" in k} - {"loss", "penalty"})
+    fig = new_figure(figsize=(4.5 * len(bases), 3.5))
+    epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(records)]
+    for i, base in enumerate(bases):
+        ax = fig.add_subplot(1, len(bases), i + 1)
+        for prefix in ("train", "val"):
+            key = f"{prefix}_{base}"
+            values = [r.get(key) for r in records]
+            if any(v is not None for v in values):
+                ax.plot(epochs, [np.nan if v is None else v for v in values], marker=".", label=prefix)
+        ax.set_xlabel("epoch")
+        ax.set_title(base)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(matrix: np.ndarray, class_names: list[str] | None) -> Any:
+    """The confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
+    from mathflow.tracking import new_figure
+
+    k = matrix.shape[0]
+    names = class_names if class_names and len(class_names) == k else [str(i) for i in range(k)]
+    size = max(3.5, 0.45 * k + 2)
+    fig = new_figure(figsize=(size, size))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(k), names, rotation=45 if k > 6 else 0)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = matrix.max() if matrix.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(
+                j,
+                i,
+                str(int(matrix[i, j])),
+                ha="center",
+                va="center",
+                color="white" if matrix[i, j] > top / 2 else "black",
+            )
+    ax.set_title("test confusion matrix")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------------------------------
+def weight_sparsity(model: Any, tolerance: float = SPARSITY_TOLERANCE) -> float:
+    """Fraction of the weight entries (biases and norm parameters left out) with |w| < tolerance."""
+    from mathflow.backend import to_numpy
+
+    total = small = 0
+    for name, p in model.named_parameters():
+        if not name.endswith("weight"):
+            continue
+        values = np.abs(to_numpy(p.data))
+        total += values.size
+        small += int((values < tolerance).sum())
+    return small / total if total else 0.0
+
+
+class _MetricLogger:
+    """Trainer callback: each epoch's logs become MLflow metrics at ``step = epoch``."""
+
+    def __init__(self, run: Any, model: Any, sparsity: bool):
+        self.run = run
+        self.model = model
+        self.sparsity = sparsity
+        self.seconds = 0.0  # spent logging, left out of the training time
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        started = time.perf_counter()
+        values = {k: v for k, v in logs.items() if k != "epoch"}
+        if self.sparsity:
+            values["weight_sparsity"] = weight_sparsity(self.model)
+        self.run.log_metrics(values, step=epoch)
+        self.seconds += time.perf_counter() - started
+
+
+class _LoggedProgress(ProgressReporter):
+    """The progress display with the metric logging in front of it: an epoch's line appears once its
+    metrics are in the store (so what the user saw is what an interrupted run keeps)."""
+
+    def __init__(self, inner: Any, logger: _MetricLogger):
+        self.inner = inner
+        self.logger = logger
+
+    def start(self, epochs: int, steps_per_epoch: int) -> None:
+        self.inner.start(epochs, steps_per_epoch)
+
+    def epoch_start(self, epoch: int) -> None:
+        self.inner.epoch_start(epoch)
+
+    def step(self, step: int, loss: float) -> None:
+        self.inner.step(step, loss)
+
+    def epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.logger.on_epoch_end(epoch, logs)
+        self.inner.epoch_end(epoch, logs)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _select_backend(device: str, seed: int | None) -> Any:
+    from mathflow.backend import Backend, gpu_available, set_backend
+
+    if device == "gpu" and not gpu_available():
+        raise MathflowError(
+            "train.device is gpu but no GPU is available (CuPy with a CUDA device is needed)",
+            suggestion="use --device cpu or --device auto",
+        )
+    return set_backend(Backend(device, seed=seed))
+
+
+def _progress(logger: _MetricLogger, spec: Any) -> ProgressReporter:
+    return _LoggedProgress(make_progress(spec), logger)
+
+
+def _dataset_digest(x: np.ndarray, y: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for arr in (x, y):
+        a = np.ascontiguousarray(arr)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def run_pipeline(
+    path: str | os.PathLike[str],
+    overrides: Iterable[str] = (),
+    *,
+    device: str | None = None,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    quiet: bool = False,
+    progress: Any = None,
+    extra_tags: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Load, validate and compile ``path``, train it and record everything in MLflow."""
+    from mathflow.config import dump
+    from mathflow.pipeline import load_pipeline
+    from mathflow.tracking import Tracker
+    from mathflow.train import Trainer
+
+    spec, compiled = load_pipeline(path, list(overrides))
+    if device is not None and device not in ("cpu", "gpu", "auto"):
+        raise MathflowError(f"--device must be cpu, gpu or auto, got {device!r}")
+    chosen = device or spec.train.device
+    backend = _select_backend(chosen, spec.seed)
+    resolved = resolved_pipeline(spec, compiled.base_dir, device)
+    digest = config_hash(resolved)
+    exp_name = experiment or spec.tracking.experiment
+    tracker = Tracker(tracking_uri)
+    tags = {"mathflow.pipeline_name": spec.name, "mathflow.device_request": chosen, **spec.tracking.tags}
+    tags.update(extra_tags or {})
+    run = tracker.start(
+        exp_name,
+        run_name=spec.tracking.run_name or spec.name,
+        tags=tags,
+        config_sha256=digest,
+        pipeline_path=path,
+        device=backend.device_name,
+        description=spec.description,
+    )
+    with run:
+        run.log_params(resolved)
+        run.log_text(dump(resolved), "pipeline.yaml")
+        run.log_text(node_table(compiled), "model_table.txt")
+
+        data = compiled.prepare_data()
+        train = data.splits["train"]
+        val = data.splits.get("val")
+        test = data.splits.get("test")
+        raw_train = data.raw.get("train", train)
+        source = resolved["data"]["source"]
+        source_text = source if isinstance(source, str) else json.dumps(source, sort_keys=True, default=str)
+        run.log_input(
+            str(getattr(raw_train, "name", "data")).split("[")[0],
+            digest=_dataset_digest(raw_train.x, raw_train.y),
+            source=source_text,
+            features=raw_train.x,
+            targets=raw_train.y,
+            profile={"splits": {k: len(v) for k, v in data.splits.items()}, "task": train.task},
+        )
+
+        backend.reseed(spec.seed)  # the initial weights depend on the seed alone
+        model = compiled.build_model()
+        loss = compiled.build_loss()
+        sparsity = any(r.type == "l1" or getattr(r, "type", "").startswith("elastic") for r in spec.regularizers)
+        tc = spec.train
+        logger = _MetricLogger(run, model, sparsity)
+        trainer = Trainer(
+            model,
+            loss,
+            compiled.build_optimizer,
+            regularizers=compiled.build_regularizers(),
+            metrics=list(spec.metrics),
+            schedule=compiled.build_schedule() if spec.schedule is not None else None,
+            clip_norm=tc.clip_norm,
+            clip_value=tc.clip_value,
+            early_stopping=tc.early_stopping.model_dump() if tc.early_stopping is not None else None,
+            seed=spec.seed,
+            backend=backend,
+            progress=_progress(logger, "quiet" if quiet else progress),
+        )
+        started = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by the trainer
+            history = trainer.fit(train, val, epochs=tc.epochs, batch_size=tc.batch_size, shuffle=tc.shuffle)
+        train_seconds = time.perf_counter() - started - logger.seconds
+        epochs_done = len(history)
+
+        final: dict[str, float] = {}
+        last = history[-1] if len(history) else {}
+        for key, value in dict(last).items():
+            if key not in ("epoch", "lr"):
+                final[key] = float(value)
+        if getattr(history, "restored_epoch", None) is not None and val is not None:
+            # early stopping put the best weights back: report what those weights give
+            for key, value in trainer.evaluate(val, max(tc.batch_size, 256)).items():
+                final[f"val_{key}"] = float(value)
+        if test is not None:
+            for key, value in trainer.evaluate(test, max(tc.batch_size, 256)).items():
+                final[f"test_{key}"] = float(value)
+        if sparsity:
+            final["weight_sparsity"] = weight_sparsity(model)
+        final["train_seconds"] = train_seconds
+        run.log_metrics(
+            {k: v for k, v in final.items() if k.startswith("test_") or k == "train_seconds"}, step=epochs_done
+        )
+        if sparsity:
+            run.log_metrics({"weight_sparsity": final["weight_sparsity"]}, step=epochs_done)
+
+        _log_artifacts(run, trainer, model, loss, data, history, compiled, test)
+        result = RunResult(
+            run_id=run.run_id,
+            experiment=exp_name,
+            experiment_id=run.experiment_id,
+            config_hash=digest,
+            tracking_uri=tracker.tracking_uri,
+            epochs=epochs_done,
+            steps=int(trainer.global_step),
+            train_seconds=train_seconds,
+            metrics=final,
+            model_uri=run.model_uri,
+            device=backend.device,
+            history=history,
+        )
+    return result
+
+
+def _log_artifacts(
+    run: Any, trainer: Any, model: Any, loss: Any, data: Any, history: Any, compiled: Any, test: Any
+) -> None:
+    from mathflow.predictor import export_model, output_mode
+
+    train = data.splits["train"]
+    with tempfile.TemporaryDirectory(prefix="mathflow-run-") as tmp:
+        weights_file = Path(tmp) / "weights.npz"
+        state = model.state_dict()
+        with open(weights_file, "wb") as handle:
+            np.savez(handle, **state)
+        run.log_artifact(weights_file)
+        transforms_file = Path(tmp) / "transforms.npz"
+        data.pipeline.save(transforms_file)
+        run.log_artifact(transforms_file)
+    run.log_figure(learning_curves_figure(history), "learning_curves.png")
+    if train.task == "classification" and test is not None:
+        from mathflow.metrics import confusion_matrix
+        from mathflow.train import binary_threshold, classification_pair
+
+        out = trainer.predict(test)
+        y_true, y_pred = classification_pair(out, test.y, binary_threshold(loss))
+        k = train.num_classes or None
+        matrix = confusion_matrix(y_true, y_pred, num_classes=k)
+        run.log_figure(confusion_figure(np.asarray(matrix), train.class_names), "confusion_matrix.png")
+    mode, threshold = output_mode(train.task, loss)
+    spec, weights = export_model(model, output=mode, threshold=threshold)
+    example = data.raw["train"].x[:5] if "train" in data.raw else None
+    run.log_model(weights, spec, data.pipeline.state(), input_example=example)
+
+
+# --------------------------------------------------------------------------------------------------
+# rerun
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class RerunResult:
+    original_run_id: str
+    result: RunResult
+    compared: dict[str, tuple[float, float]]
+
+    @property
+    def matches(self) -> bool:
+        return all(a == b for a, b in self.compared.values())
+
+    @property
+    def differences(self) -> dict[str, tuple[float, float]]:
+        return {k: v for k, v in self.compared.items() if v[0] != v[1]}
+
+
+def rerun(
+    run_id: str,
+    *,
+    tracking_uri: str | None = None,
+    device: str | None = None,
+    quiet: bool = False,
+    progress: Any = None,
+) -> RerunResult:
+    """Run the pipeline logged by ``run_id`` again (same store and experiment) and compare the
+    final metrics (timings left out)."""
+    from mathflow.tracking import resolve_tracking_uri
+    from mathflow.tracking.store import client
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlf = client(uri)
+    try:
+        original = mlf.get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception type
+        raise MathflowError(f"no run {run_id!r} in {uri}") from exc
+    experiment = mlf.get_experiment(original.info.experiment_id).name
+    with tempfile.TemporaryDirectory(prefix="mathflow-rerun-") as tmp:
+        local = mlf.download_artifacts(run_id, "pipeline.yaml", tmp)
+        result = run_pipeline(
+            local,
+            device=device,
+            tracking_uri=uri,
+            experiment=experiment,
+            quiet=quiet,
+            progress=progress,
+            extra_tags={"mathflow.rerun_of": run_id},
+        )
+    before = dict(original.data.metrics)
+    after = dict(mlf.get_run(result.run_id).data.metrics)
+    compared = {k: (float(before[k]), float(after[k])) for k in sorted(after) if k in before and k not in _NOT_COMPARED}
+    return RerunResult(run_id, result, compared)
+
+
+__all__ = [
+    "RerunResult",
+    "RunResult",
+    "config_hash",
+    "learning_curves_figure",
+    "node_table",
+    "rerun",
+    "resolved_pipeline",
+    "run_pipeline",
+    "weight_sparsity",
+]

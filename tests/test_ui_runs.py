@@ -1,0 +1,134 @@
+"""``mathflow runs`` lists recorded runs; ``mathflow ui`` serves MLflow's UI and REST API on the same store."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A folder whose default store holds one short logistic-regression run: (folder, run id, experiment id)."""
+    from mathflow.run import run_pipeline
+
+    folder = tmp_path_factory.mktemp("ui")
+    uri = f"sqlite:///{(folder / 'runs' / 'mlflow.db').as_posix()}"
+    result = run_pipeline(ROOT / "pipelines" / "logistic.yaml", ["train.epochs=1"], tracking_uri=uri, quiet=True)
+    return folder, result.run_id, result.experiment_id
+
+
+def test_runs_lists_the_run_with_key_metrics(recorded: tuple[Path, str, str]) -> None:
+    folder, run_id, _ = recorded
+    done = subprocess.run(
+        [sys.executable, "-m", "mathflow.cli", "runs", "--experiment", "logistic"],
+        cwd=folder,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert run_id in done.stdout
+    assert "FINISHED" in done.stdout
+    assert "test_accuracy" in done.stdout
+
+
+def test_runs_unknown_experiment_is_an_error(recorded: tuple[Path, str, str]) -> None:
+    folder, _, _ = recorded
+    done = subprocess.run(
+        [sys.executable, "-m", "mathflow.cli", "runs", "--experiment", "no-such-thing"],
+        cwd=folder,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "no-such-thing" in done.stderr and "Traceback" not in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _search(port: int, experiment_id: str) -> dict | None:
+    body = json.dumps({"experiment_ids": [experiment_id], "max_results": 10}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read().decode())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+@pytest.mark.slow
+def test_ui_serves_the_store_and_stops_cleanly(recorded: tuple[Path, str, str]) -> None:
+    folder, run_id, experiment_id = recorded
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mathflow.cli", "ui", "--port", str(port)],
+        cwd=folder,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        answer = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            answer = _search(port, experiment_id)
+            if answer is not None:
+                break
+            time.sleep(0.5)
+        assert answer is not None, "the UI never answered"
+        ids = [r["info"]["run_id"] for r in answer.get("runs", [])]
+        assert run_id in ids
+        proc.terminate()
+        assert proc.wait(timeout=30) is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # the server (a child of the command) is gone too: the port is free again
+    time.sleep(0.5)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_ui_rejects_a_bad_port(recorded: tuple[Path, str, str]) -> None:
+    folder, _, _ = recorded
+    done = subprocess.run(
+        [sys.executable, "-m", "mathflow.cli", "ui", "--port", "70000"],
+        cwd=folder,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "port" in done.stderr and "Traceback" not in done.stderr
