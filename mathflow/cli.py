@@ -82,6 +82,12 @@ def validate(
     debug: bool = _DEBUG,
 ) -> None:
     """Check a pipeline: schema, shapes through every layer, loss against data; print the layer table."""
+    from mathflow.mathpipe import is_math_pipeline, validate_math
+
+    if is_math_pipeline(file):
+        typer.echo(validate_math(file, overrides))
+        return
+
     from mathflow.compiler.report import print_graph_table
     from mathflow.pipeline import load_pipeline
 
@@ -218,8 +224,16 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="End with one JSON line describing the run."),
     debug: bool = _DEBUG,
 ) -> None:
-    """Train a pipeline and record the run (params, metrics, artifacts, model) in MLflow."""
+    """Train a pipeline (or solve a math pipeline) and record the run in MLflow."""
     import json
+
+    from mathflow.mathpipe import is_math_pipeline, run_math
+
+    if is_math_pipeline(file):
+        outcome = run_math(file, overrides, tracking_uri=tracking_uri, experiment=experiment, quiet=quiet or json_out)
+        if json_out:
+            typer.echo(json.dumps(outcome))
+        return
 
     from mathflow.run import run_pipeline
 
