@@ -7,8 +7,9 @@ both sides do the same arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -91,8 +92,16 @@ def _lenet_torch(reference: Any) -> Any:
         torch.nn.Linear(128, 10),
     )
     params = [p.numpy() for p in reference.parameters()]
-    targets = [model[0].weight, model[0].bias, model[3].weight, model[3].bias,
-               model[7].weight, model[7].bias, model[9].weight, model[9].bias]
+    targets = [
+        model[0].weight,
+        model[0].bias,
+        model[3].weight,
+        model[3].bias,
+        model[7].weight,
+        model[7].bias,
+        model[9].weight,
+        model[9].bias,
+    ]
     with torch.no_grad():
         for target, value in zip(targets, params):
             value = value.T if value.ndim == 2 else value  # dense weights are (in, out) in mathflow

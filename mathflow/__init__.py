@@ -1,11 +1,11 @@
 """mathflow: declarative ML experiments on a differentiable tensor engine (NumPy or CuPy).
 
-    import mathflow as mf
-    import mathflow.functional as F
+import mathflow as mf
+import mathflow.functional as F
 
-    x = mf.tensor([1.0, 2.0], requires_grad=True)
-    y = (x ** 2).sum()
-    y.backward()          # x.grad == [2, 4]
+x = mf.tensor([1.0, 2.0], requires_grad=True)
+y = (x ** 2).sum()
+y.backward()          # x.grad == [2, 4]
 """
 
 from mathflow import functional

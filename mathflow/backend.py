@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import types
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import numpy as np
 

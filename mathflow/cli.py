@@ -28,7 +28,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """mathflow: declare an experiment in YAML, run it, find it in MLflow."""
 
@@ -205,8 +207,10 @@ _URI = typer.Option(None, "--tracking-uri", help="MLflow store (default: sqlite:
 
 
 def _print_run_summary(result: Any) -> None:
-    typer.echo(f"run {result.run_id} in experiment {result.experiment!r}: {result.epochs} epochs, "
-               f"{result.steps} steps, {result.train_seconds:.2f} s training")
+    typer.echo(
+        f"run {result.run_id} in experiment {result.experiment!r}: {result.epochs} epochs, "
+        f"{result.steps} steps, {result.train_seconds:.2f} s training"
+    )
     shown = {k: v for k, v in result.metrics.items() if k.startswith(("test_", "val_")) or k == "weight_sparsity"}
     if shown:
         typer.echo("  " + " · ".join(f"{k} {v:.4f}" for k, v in shown.items()))
@@ -237,9 +241,7 @@ def run(
 
     from mathflow.run import run_pipeline
 
-    result = run_pipeline(
-        file, overrides, device=device, tracking_uri=tracking_uri, experiment=experiment, quiet=quiet
-    )
+    result = run_pipeline(file, overrides, device=device, tracking_uri=tracking_uri, experiment=experiment, quiet=quiet)
     if not quiet:
         _print_run_summary(result)
     if json_out:
@@ -271,8 +273,16 @@ def rerun(
         for key, (old, new) in outcome.differences.items():
             typer.echo(f"  {key}: {old!r} -> {new!r}")
     if json_out:
-        typer.echo(json.dumps({"run_id": new_id, "original_run_id": run_id, "matches": outcome.matches,
-                               "differences": {k: list(v) for k, v in outcome.differences.items()}}))
+        typer.echo(
+            json.dumps(
+                {
+                    "run_id": new_id,
+                    "original_run_id": run_id,
+                    "matches": outcome.matches,
+                    "differences": {k: list(v) for k, v in outcome.differences.items()},
+                }
+            )
+        )
     if not outcome.matches:
         raise typer.Exit(2)
 

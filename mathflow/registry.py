@@ -8,7 +8,8 @@ adding a component is one decorated class in one module.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from mathflow.errors import MathflowError
 

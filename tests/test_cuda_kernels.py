@@ -232,8 +232,7 @@ def test_softmax_xent_matches_cross_entropy(dtype, rtol, smoothing, rows, classe
     op = CrossEntropyIndex(index, smoothing, 1.0 / rows)
     op.forward(z)
     g = np.asarray(1.5, dtype=dtype)
-    np.testing.assert_array_equal(E.softmax_xent_backward(op.logp, index, g, smoothing, 1.0 / rows),
-                                  op.backward_raw(g))
+    np.testing.assert_array_equal(E.softmax_xent_backward(op.logp, index, g, smoothing, 1.0 / rows), op.backward_raw(g))
 
 
 def test_xent_block_sizes():
@@ -334,8 +333,9 @@ def _all_sources() -> str:
 def test_sources_parse_as_cpp(tmp_path):
     path = tmp_path / "kernels.cpp"
     path.write_text(_all_sources())
-    result = subprocess.run(["g++", "-fsyntax-only", "-Wall", "-Werror", "-Wno-unused-variable", str(path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["g++", "-fsyntax-only", "-Wall", "-Werror", "-Wno-unused-variable", str(path)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-4000:]
 
 
@@ -390,8 +390,12 @@ class _Recorder:
                 return np.zeros(np.shape(args[0]), dtype=args[0].dtype)
 
         self.module = types.SimpleNamespace(
-            RawKernel=RawKernel, ElementwiseKernel=ElementwiseKernel, empty=np.empty, empty_like=np.empty_like,
-            ascontiguousarray=np.ascontiguousarray, asarray=np.asarray,
+            RawKernel=RawKernel,
+            ElementwiseKernel=ElementwiseKernel,
+            empty=np.empty,
+            empty_like=np.empty_like,
+            ascontiguousarray=np.ascontiguousarray,
+            asarray=np.asarray,
         )
 
 

@@ -26,8 +26,11 @@ GEOMETRIES = [  # shape, kernel, stride, padding
     ((4, 1, 28, 28), (5, 5), (1, 1), (2, 2)),
     ((1, 4, 5, 5), (1, 1), (1, 1), (0, 0)),
 ]
-POOLS = [((2, 3, 8, 8), (2, 2), (2, 2), (0, 0)), ((2, 2, 7, 9), (3, 3), (2, 2), (1, 1)),
-         ((1, 2, 6, 6), (3, 2), (1, 1), (1, 0))]
+POOLS = [
+    ((2, 3, 8, 8), (2, 2), (2, 2), (0, 0)),
+    ((2, 2, 7, 9), (3, 3), (2, 2), (1, 1)),
+    ((1, 2, 6, 6), (3, 2), (1, 1), (1, 0)),
+]
 
 
 @pytest.fixture
@@ -77,14 +80,21 @@ def test_pooling_kernels_equal_cpu(cp, geo, integers):
     np.testing.assert_array_equal(arg.get(), E.max_pool_forward(x, kernel, stride, padding)[1])
     gy_np = rng.standard_normal(y_cpu.shape).astype(np.float32)
     gy = cp.asarray(gy_np)
-    np.testing.assert_array_equal(cuda.max_pool_backward(gy, arg, shape, kernel, stride, padding).get(),
-                                  K.max_pool2d_scatter(gy_np, masks, shape, kernel, stride, padding))
-    np.testing.assert_array_equal(cuda.max_pool_select(gx, arg, kernel, stride, padding).get(),
-                                  K.max_pool2d_gather(x, masks, kernel, stride, padding))
-    np.testing.assert_array_equal(cuda.avg_pool_forward(gx, kernel, stride, padding).get(),
-                                  K.avg_pool2d_forward(x, kernel, stride, padding))
-    np.testing.assert_array_equal(cuda.avg_pool_backward(gy, shape, kernel, stride, padding).get(),
-                                  K.avg_pool2d_spread(gy_np, shape, kernel, stride, padding))
+    np.testing.assert_array_equal(
+        cuda.max_pool_backward(gy, arg, shape, kernel, stride, padding).get(),
+        K.max_pool2d_scatter(gy_np, masks, shape, kernel, stride, padding),
+    )
+    np.testing.assert_array_equal(
+        cuda.max_pool_select(gx, arg, kernel, stride, padding).get(),
+        K.max_pool2d_gather(x, masks, kernel, stride, padding),
+    )
+    np.testing.assert_array_equal(
+        cuda.avg_pool_forward(gx, kernel, stride, padding).get(), K.avg_pool2d_forward(x, kernel, stride, padding)
+    )
+    np.testing.assert_array_equal(
+        cuda.avg_pool_backward(gy, shape, kernel, stride, padding).get(),
+        K.avg_pool2d_spread(gy_np, shape, kernel, stride, padding),
+    )
 
 
 def test_bias_relu_and_relu_grad(cp):
@@ -119,9 +129,14 @@ def test_softmax_xent(cp, rows, classes, smoothing):
 
 
 OPTIMIZERS = [
-    lambda p: SGD(p, lr=0.1), lambda p: SGD(p, lr=0.1, weight_decay=0.01), lambda p: Momentum(p, lr=0.05),
-    lambda p: Nesterov(p, lr=0.05, weight_decay=0.01), lambda p: Adam(p, lr=1e-2),
-    lambda p: Adam(p, lr=1e-2, weight_decay=0.1), lambda p: AdamW(p, lr=1e-2), lambda p: RMSProp(p, lr=1e-2),
+    lambda p: SGD(p, lr=0.1),
+    lambda p: SGD(p, lr=0.1, weight_decay=0.01),
+    lambda p: Momentum(p, lr=0.05),
+    lambda p: Nesterov(p, lr=0.05, weight_decay=0.01),
+    lambda p: Adam(p, lr=1e-2),
+    lambda p: Adam(p, lr=1e-2, weight_decay=0.1),
+    lambda p: AdamW(p, lr=1e-2),
+    lambda p: RMSProp(p, lr=1e-2),
     lambda p: Adagrad(p, lr=0.1, weight_decay=0.01),
 ]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mathflow.autodiff import mode
 from mathflow.autodiff.function import Function

@@ -10,7 +10,8 @@ is wanted, which is the common training case.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mathflow.autodiff import mode
 
@@ -28,16 +29,16 @@ class Function:
     #: Subclasses that override ``backward_raw`` set this to True.
     has_raw_backward: ClassVar[bool] = False
 
-    inputs: tuple["Tensor", ...]
+    inputs: tuple[Tensor, ...]
     needs_input_grad: tuple[bool, ...]
     generation: int
-    _outputs: tuple[Callable[[], "Tensor | None"], ...]
+    _outputs: tuple[Callable[[], Tensor | None], ...]
 
     def forward(self, *xs: Any) -> Any:
         """Compute the output array(s) from input arrays."""
         raise NotImplementedError
 
-    def backward(self, *grad_outputs: "Tensor") -> "Tensor | None | tuple[Tensor | None, ...]":
+    def backward(self, *grad_outputs: Tensor) -> Tensor | None | tuple[Tensor | None, ...]:
         """Gradients of the inputs from gradients of the outputs, in differentiable ops."""
         raise NotImplementedError(f"{type(self).__name__} has no backward")
 
@@ -49,7 +50,7 @@ class Function:
     def name(self) -> str:
         return type(self).__name__.lower()
 
-    def output(self, index: int = 0) -> "Tensor":
+    def output(self, index: int = 0) -> Tensor:
         """The ``index``-th output tensor, rebuilt on this node if the caller dropped it."""
         tensor = self._outputs[index]()
         if tensor is None:
@@ -62,7 +63,7 @@ class Function:
             tensor._generation = self.generation + 1
         return tensor
 
-    def __call__(self, *inputs: "Tensor") -> Any:
+    def __call__(self, *inputs: Tensor) -> Any:
         from mathflow.autodiff.tensor import Tensor
 
         raw = self.forward(*[t.data for t in inputs])

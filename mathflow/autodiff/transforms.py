@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -160,7 +161,10 @@ class TaylorPolynomial:
                 if power is None:
                     power = flat
                 else:
-                    power = reshape(reshape(power, (power.shape[0], -1, 1)) * reshape(flat, (flat.shape[0], 1, n)), (flat.shape[0], -1))
+                    power = reshape(
+                        reshape(power, (power.shape[0], -1, 1)) * reshape(flat, (flat.shape[0], 1, n)),
+                        (flat.shape[0], -1),
+                    )
                 value = matmul(power, coefficient)
             total = value if total is None else total + value
         assert total is not None

@@ -37,7 +37,6 @@ from mathflow.functional.losses import (
     mae,
     mse,
 )
-from mathflow.functional.products import dot, matmul, outer
 from mathflow.functional.nn import (
     dropout,
     elu,
@@ -53,6 +52,7 @@ from mathflow.functional.nn import (
     softplus,
     tanh,
 )
+from mathflow.functional.products import dot, matmul, outer
 from mathflow.functional.reduce import max, mean, min, sum
 from mathflow.functional.shape import (
     astype,
@@ -67,4 +67,9 @@ from mathflow.functional.shape import (
     transpose,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in {"arithmetic", "conv", "linalg", "losses", "nn", "products", "reduce", "shape"}]
+__all__ = [
+    name
+    for name in dir()
+    if not name.startswith("_")
+    and name not in {"arithmetic", "conv", "linalg", "losses", "nn", "products", "reduce", "shape"}
+]

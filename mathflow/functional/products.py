@@ -38,7 +38,9 @@ def matmul(a: Any, b: Any) -> Tensor:
     """Matrix product A B with NumPy's rules: 1-D operands are vectors, leading axes batch."""
     ta, tb = operands(a, b)
     if ta.ndim == 0 or tb.ndim == 0:
-        raise ShapeError(f"matmul needs at least 1-D operands, got {ta.shape} @ {tb.shape}", suggestion="use * to scale")
+        raise ShapeError(
+            f"matmul needs at least 1-D operands, got {ta.shape} @ {tb.shape}", suggestion="use * to scale"
+        )
     if ta.shape[-1] != tb.shape[0 if tb.ndim == 1 else -2]:
         raise ShapeError(
             f"matmul {ta.shape} @ {tb.shape}: inner dimensions {ta.shape[-1]} and "

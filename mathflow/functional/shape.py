@@ -5,7 +5,8 @@ Each is linear, so its backward is another shape operation applied to the gradie
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mathflow.autodiff.function import Function
 from mathflow.autodiff.tensor import Tensor, as_tensor
@@ -26,7 +27,9 @@ class Reshape(Function):
         try:
             return x.reshape(self.shape)
         except ValueError:
-            raise ShapeError(f"reshape: cannot view shape {tuple(x.shape)} ({x.size} elements) as {self.shape}") from None
+            raise ShapeError(
+                f"reshape: cannot view shape {tuple(x.shape)} ({x.size} elements) as {self.shape}"
+            ) from None
 
     def backward(self, gy: Tensor) -> Tensor:
         return reshape(gy, self.in_shape)

@@ -448,8 +448,9 @@ def relu_grad_spec(ctype: str) -> ElementwiseSpec:
     """gz = gy · mask."""
     dname = {"float": "float32", "double": "float64"}[ctype]
     expr = G.relu_grad(Sym("gy", ctype), Sym("mask", "bool"))
-    return ElementwiseSpec(f"{dname} gy, bool mask", f"{dname} gz", f"gz = {c_text(expr)};",
-                           f"mathflow_relu_grad_{ctype}")
+    return ElementwiseSpec(
+        f"{dname} gy, bool mask", f"{dname} gz", f"gz = {c_text(expr)};", f"mathflow_relu_grad_{ctype}"
+    )
 
 
 def softmax_xent_backward_spec(ctype: str, smoothing: bool) -> ElementwiseSpec:
@@ -458,8 +459,7 @@ def softmax_xent_backward_spec(ctype: str, smoothing: bool) -> ElementwiseSpec:
     p = {name: Sym(name, ctype) for name in ("one_minus_eps", "eps_over_c", "scale")}
     expr = G.xent_grad(Sym("e", ctype), Sym("hit", "bool"), Sym("g", ctype), p, smoothing)
     return ElementwiseSpec(
-        f"{dname} logp, raw int64 index, {dname} g, {dname} one_minus_eps, {dname} eps_over_c, {dname} scale, "
-        "int32 C",
+        f"{dname} logp, raw int64 index, {dname} g, {dname} one_minus_eps, {dname} eps_over_c, {dname} scale, int32 C",
         f"{dname} gz",
         f"const bool hit = (i % C) == index[i / C];\nconst {ctype} e = {_MATH[ctype]['exp']}(logp);\n"
         f"gz = {c_text(expr)};",
@@ -570,16 +570,21 @@ def max_pool_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> tuple
     return y.transpose(3, 0, 1, 2), arg
 
 
-def max_pool_backward(gy: Any, argmax: Any, shape: tuple[int, ...], kernel: Pair, stride: Pair,
-                      padding: Pair) -> Any:
+def max_pool_backward(gy: Any, argmax: Any, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> Any:
     """∂L/∂x of max pooling as a gather over the windows whose arg-max each pixel is."""
     cp = _cupy()
     n, c, h, w = shape
     total = c * h * w * n
     _check_index("max_pool_backward", total, _span(gy))
     out = cp.empty((c, h, w, n), dtype=gy.dtype)
-    args = (gy, cp.ascontiguousarray(argmax, dtype=np.int32), out, np.int32(total),
-            *_geometry_args(shape, kernel, stride, padding), *_strides(gy))
+    args = (
+        gy,
+        cp.ascontiguousarray(argmax, dtype=np.int32),
+        out,
+        np.int32(total),
+        *_geometry_args(shape, kernel, stride, padding),
+        *_strides(gy),
+    )
     _launch("max_pool_backward", gy.dtype, total, args)
     return out.transpose(3, 0, 1, 2)
 
@@ -653,9 +658,20 @@ def softmax_xent_forward(z: Any, index: Any, smoothing: float = 0.0, scale: floa
     block = xent_block(classes)
     if rows:
         raw_kernel("softmax_xent_forward", z.dtype.name)(
-            (rows,), (block,),
-            (z, cp.ascontiguousarray(index, dtype=np.int64), logp, row_loss, np.int32(rows), np.int32(classes),
-             cast(-np.inf), cast(1.0 - smoothing), cast(smoothing / classes), np.int32(smoothing != 0.0)),
+            (rows,),
+            (block,),
+            (
+                z,
+                cp.ascontiguousarray(index, dtype=np.int64),
+                logp,
+                row_loss,
+                np.int32(rows),
+                np.int32(classes),
+                cast(-np.inf),
+                cast(1.0 - smoothing),
+                cast(smoothing / classes),
+                np.int32(smoothing != 0.0),
+            ),
             shared_mem=block * z.dtype.itemsize,
         )
     return (row_loss.sum() * cast(scale)).astype(z.dtype), logp
@@ -668,8 +684,15 @@ def softmax_xent_backward(logp: Any, index: Any, g: Any, smoothing: float = 0.0,
     cast = logp.dtype.type
     key = "softmax_xent_backward_smooth" if smoothing else "softmax_xent_backward_plain"
     kernel = elementwise_kernel(key, logp.dtype.name)
-    return kernel(logp, cp.ascontiguousarray(index, dtype=np.int64), cp.asarray(g, dtype=logp.dtype),
-                  cast(1.0 - smoothing), cast(smoothing / classes), cast(scale), np.int32(classes))
+    return kernel(
+        logp,
+        cp.ascontiguousarray(index, dtype=np.int64),
+        cp.asarray(g, dtype=logp.dtype),
+        cast(1.0 - smoothing),
+        cast(smoothing / classes),
+        cast(scale),
+        np.int32(classes),
+    )
 
 
 # ----------------------------------------------------------------------------- optimizers

@@ -63,8 +63,9 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (
     return cols.reshape(c * kh * kw, ho * wo * n)
 
 
-def col2im(cols: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair = (1, 1),
-           padding: Pair = (0, 0)) -> np.ndarray:
+def col2im(
+    cols: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0)
+) -> np.ndarray:
     """Kernel ``col2im`` (a gather): thread t owns pixel (c, h, w, n) and sums, over the window offsets
     (u, v) in row-major order, the column entries whose window reads it. Returns an NCHW view of a
     batch-last buffer, as the CPU kernel does."""
@@ -114,8 +115,9 @@ def max_pool_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -
     return best.reshape(c, ho, wo, n).transpose(3, 0, 1, 2), arg.reshape(c, ho, wo, n)
 
 
-def max_pool_backward(gy: np.ndarray, argmax: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair,
-                      padding: Pair) -> np.ndarray:
+def max_pool_backward(
+    gy: np.ndarray, argmax: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair
+) -> np.ndarray:
     """Kernel ``max_pool_backward`` (a gather): thread t owns input pixel (c, h, w, n) and sums gy over
     the windows that contain it and whose recorded arg-max is it, in row-major offset order."""
     n, c, h, w = shape
@@ -175,8 +177,7 @@ def avg_pool_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -
     return (acc * inv).reshape(c, ho, wo, n).transpose(3, 0, 1, 2)
 
 
-def avg_pool_backward(gy: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair,
-                      padding: Pair) -> np.ndarray:
+def avg_pool_backward(gy: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
     """Kernel ``avg_pool_backward`` (a gather): thread t owns input pixel (c, h, w, n) and sums
     gy·inv over the windows that contain it."""
     n, c, h, w = shape
@@ -248,8 +249,9 @@ def xent_params(dtype: Any, smoothing: float, classes: int, scale: float) -> dic
     }
 
 
-def softmax_xent_forward(z: np.ndarray, index: np.ndarray, smoothing: float = 0.0, scale: float = 1.0,
-                         block: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def softmax_xent_forward(
+    z: np.ndarray, index: np.ndarray, smoothing: float = 0.0, scale: float = 1.0, block: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
     """Kernel ``softmax_xent_forward`` (one block per row) then a sum over rows.
 
     Per row: m = max z, s = Σ e^(z − m), log p = (z − m) − ln s, and the row loss of
@@ -269,8 +271,9 @@ def softmax_xent_forward(z: np.ndarray, index: np.ndarray, smoothing: float = 0.
     return np.asarray(row_loss.sum(dtype=z.dtype) * p["scale"], dtype=z.dtype), logp
 
 
-def softmax_xent_backward(logp: np.ndarray, index: np.ndarray, g: Any, smoothing: float = 0.0,
-                          scale: float = 1.0) -> np.ndarray:
+def softmax_xent_backward(
+    logp: np.ndarray, index: np.ndarray, g: Any, smoothing: float = 0.0, scale: float = 1.0
+) -> np.ndarray:
     """Kernel ``softmax_xent_backward``: thread t = (r, j) writes (e^(log p) − q)·(g·s)."""
     rows, classes = logp.shape
     p = xent_params(logp.dtype, smoothing, classes, scale)
@@ -283,8 +286,9 @@ def softmax_xent_backward(logp: np.ndarray, index: np.ndarray, g: Any, smoothing
 
 
 # ----------------------------------------------------------------------------- optimizer updates
-def optimizer_update(kind: str, w: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...],
-                     params: dict[str, float], variant: Any) -> tuple[np.ndarray, ...]:
+def optimizer_update(
+    kind: str, w: np.ndarray, g: np.ndarray, state: tuple[np.ndarray, ...], params: dict[str, float], variant: Any
+) -> tuple[np.ndarray, ...]:
     """Kernel ``<kind>_update`` on every element: returns the new (W, *state).
 
     ``params`` are the launch scalars (rounded to W's dtype here, as the launch does); ``variant`` is
