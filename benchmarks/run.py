@@ -40,17 +40,18 @@ def _batch(workload: Workload, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def mathflow_step(workload: Workload) -> tuple[Callable[[], float], Any]:
+def mathflow_step(workload: Workload, device: str = "cpu") -> tuple[Callable[[], float], Any]:
+    """One mathflow training step on ``device`` (cpu or gpu), and the model it trains."""
     import mathflow as mf
     from mathflow import nn
     from mathflow.optim import Adam
 
-    mf.set_backend("cpu", dtype="float32", seed=0)
+    backend = mf.set_backend(device, dtype="float32", seed=0)
     model = workload.build_mathflow()
     optimizer = Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropy()
     x_np, y_np = _batch(workload)
-    x, y = mf.tensor(x_np), y_np
+    x, y = mf.tensor(backend.to_device(x_np)), backend.to_device(y_np)
 
     def step() -> float:
         optimizer.zero_grad()
@@ -62,14 +63,15 @@ def mathflow_step(workload: Workload) -> tuple[Callable[[], float], Any]:
     return step, model
 
 
-def torch_step(workload: Workload, reference: Any) -> Callable[[], float]:
+def torch_step(workload: Workload, reference: Any, device: str = "cpu") -> Callable[[], float]:
+    """One PyTorch training step on ``device`` (cpu or cuda) from ``reference``'s initial weights."""
     import torch
 
-    model = workload.build_torch(reference)
+    model = workload.build_torch(reference).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     x_np, y_np = _batch(workload)
-    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    x, y = torch.from_numpy(x_np).to(device), torch.from_numpy(y_np).to(device)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)

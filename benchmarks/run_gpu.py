@@ -22,7 +22,6 @@ import json
 import os
 import statistics
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ os.environ.setdefault("CUPY_TF32", "0")  # before CuPy is imported anywhere
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import _batch, _steps_per_round, _time_steps  # noqa: E402
+from run import _steps_per_round, _time_steps, mathflow_step, torch_step  # noqa: E402
 from workloads import WORKLOADS, Workload  # noqa: E402
 
 #: case name → (workload, batch size)
@@ -65,50 +64,6 @@ def missing_requirements() -> str | None:
     return None
 
 
-def mathflow_step(workload: Workload) -> tuple[Callable[[], float], Any]:
-    import cupy
-
-    import mathflow as mf
-    from mathflow import nn
-    from mathflow.optim import Adam
-
-    mf.set_backend("gpu", dtype="float32", seed=0)
-    model = workload.build_mathflow()
-    optimizer = Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropy()
-    x_np, y_np = _batch(workload)
-    x, y = mf.tensor(cupy.asarray(x_np)), cupy.asarray(y_np)
-
-    def step() -> float:
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step, model
-
-
-def torch_step(workload: Workload, reference: Any) -> Callable[[], float]:
-    import torch
-
-    device = torch.device("cuda")
-    model = workload.build_torch(reference).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    x_np, y_np = _batch(workload)
-    x, y = torch.from_numpy(x_np).to(device), torch.from_numpy(y_np).to(device)
-
-    def step() -> float:
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step
-
-
 def _pool_bytes() -> dict[str, int]:
     import cupy
     import torch
@@ -123,8 +78,8 @@ def _pool_bytes() -> dict[str, int]:
 
 def time_case(case: str, rounds: int) -> dict[str, Any]:
     workload = case_workload(case)
-    mf_step, reference = mathflow_step(workload)
-    pt_step = torch_step(workload, reference)
+    mf_step, reference = mathflow_step(workload, "gpu")
+    pt_step = torch_step(workload, reference, "cuda")
     first = (mf_step(), pt_step())
     for _ in range(WARMUP_STEPS):
         mf_step()

@@ -167,11 +167,8 @@ class MaxPool2d(Function):
         return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
 
 
-class MaxPoolScatter(Function):
-    """gx = zeros(x.shape) with gx[n,c,arg-max of window (i,j)] += gy[n,c,i,j]; linear in gy.
-
-    Its backward is the gather ∂L/∂gy[n,c,i,j] = g[n,c,arg-max of window (i,j)].
-    """
+class _MaxPoolAdjoint(Function):
+    """Shared state of the two linear maps tied to a max-pool's recorded arg-maxes."""
 
     has_raw_backward = True
 
@@ -181,6 +178,13 @@ class MaxPoolScatter(Function):
         self.padding = padding
         self.x_shape = x_shape
         self.masks = masks
+
+
+class MaxPoolScatter(_MaxPoolAdjoint):
+    """gx = zeros(x.shape) with gx[n,c,arg-max of window (i,j)] += gy[n,c,i,j]; linear in gy.
+
+    Its backward is the gather ∂L/∂gy[n,c,i,j] = g[n,c,arg-max of window (i,j)].
+    """
 
     def forward(self, gy: Any) -> Any:
         return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
@@ -192,20 +196,11 @@ class MaxPoolScatter(Function):
         return K.max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)
 
 
-class MaxPoolGather(Function):
+class MaxPoolGather(_MaxPoolAdjoint):
     """y[n,c,i,j] = g[n,c,arg-max of window (i,j)], at the arg-maxes recorded by a MaxPool2d.
 
     Linear in g; its backward is MaxPoolScatter.
     """
-
-    has_raw_backward = True
-
-    def __init__(self, kernel: Pair, stride: Pair, padding: Pair, x_shape: tuple[int, ...], masks: Any):
-        self.kernel = kernel
-        self.stride = stride
-        self.padding = padding
-        self.x_shape = x_shape
-        self.masks = masks
 
     def forward(self, g: Any) -> Any:
         return K.max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)

@@ -37,22 +37,7 @@ INITIALIZER_NAMES = (
     "lecun_normal",
     "lecun_uniform",
 )
-InitializerName = Literal[
-    "zeros",
-    "ones",
-    "normal",
-    "uniform",
-    "glorot_normal",
-    "xavier_normal",
-    "glorot_uniform",
-    "xavier_uniform",
-    "he_normal",
-    "kaiming_normal",
-    "he_uniform",
-    "kaiming_uniform",
-    "lecun_normal",
-    "lecun_uniform",
-]
+InitializerName = Literal[INITIALIZER_NAMES]  # type: ignore[valid-type]
 
 
 def _is_int(value: Any) -> bool:

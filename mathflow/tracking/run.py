@@ -14,7 +14,6 @@ MLflow is imported inside the methods only.
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from typing import Any
 from mathflow.errors import MathflowError
 from mathflow.tracking.flatten import clean_key, flatten, flatten_params, to_text, truncate
 from mathflow.tracking.store import client as store_client
-from mathflow.tracking.store import ensure_store, get_or_create_experiment, resolve_tracking_uri
+from mathflow.tracking.store import ensure_store, get_or_create_experiment, quiet_loggers, resolve_tracking_uri
 
 TAG_VALUE_LIMIT = 8000
 """MLflow's maximum tag value length (``mlflow.utils.validation.MAX_TAG_VAL_LENGTH``)."""
@@ -168,20 +167,6 @@ def _metric_value(key: str, value: Any) -> float:
         return float(value.item() if hasattr(value, "item") else value)
     except (TypeError, ValueError) as exc:
         raise MathflowError(f"metric {key!r} must be a number, got {value!r}") from exc
-
-
-@contextmanager
-def _quiet_loggers(*names: str) -> Iterator[None]:
-    """The INFO chatter of the named loggers hidden for the block."""
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
 
 
 @contextmanager
@@ -499,7 +484,7 @@ class TrackedRun:
         where = {"name": name} if "name" in log_params else {"artifact_path": name}
         with tempfile.TemporaryDirectory(prefix="mathflow-model-") as tmp:
             files = pyfunc_model.write_artifacts(tmp, arrays, spec, transforms_state)
-            with warnings.catch_warnings(), _quiet_loggers("mlflow.pyfunc", "mlflow.models"):
+            with warnings.catch_warnings(), quiet_loggers("mlflow.pyfunc", "mlflow.models"):
                 warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
                 warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\..*")
                 self.model_info = mlflow.pyfunc.log_model(

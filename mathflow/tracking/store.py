@@ -141,9 +141,8 @@ def store_lock(uri: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_migrations() -> Iterator[None]:
-    """Silence the INFO lines MLflow and Alembic print while creating tables."""
-    names = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration")
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """The INFO chatter of the named loggers hidden for the block."""
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
@@ -153,6 +152,11 @@ def _quiet_migrations() -> Iterator[None]:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+def _quiet_migrations() -> contextlib.AbstractContextManager[None]:
+    """Silence the INFO lines MLflow and Alembic print while creating tables."""
+    return quiet_loggers("mlflow.store.db.utils", "alembic", "alembic.runtime.migration")
 
 
 def client(uri: str) -> Any:
