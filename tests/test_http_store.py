@@ -1,0 +1,64 @@
+"""`mathflow run` against an MLflow tracking server over http (a real server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_run_logs_to_a_tracking_server(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--default-artifact-root", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("the MLflow server did not start")
+                time.sleep(0.5)
+        done = subprocess.run(
+            [sys.executable, "-m", "mathflow.cli", "run", str(ROOT / "pipelines" / "iris.yaml"),
+             "--set", "train.epochs=2", "--tracking-uri", uri, "--quiet", "--json"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        assert summary["tracking_uri"] == uri
+
+        from mlflow.tracking import MlflowClient
+
+        run = MlflowClient(uri).get_run(summary["run_id"])
+        assert run.info.status == "FINISHED"
+        assert [m.step for m in MlflowClient(uri).get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
+        assert run.data.params["train.epochs"] == "2"
+        assert not (tmp_path / "runs").exists()  # nothing went to the default local store
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
