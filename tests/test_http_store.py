@@ -49,7 +49,8 @@ def test_run_logs_to_a_tracking_server(tmp_path: Path) -> None:
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        assert len(done.stdout.strip().splitlines()) == 1  # --quiet --json: the JSON line alone
+        summary = json.loads(done.stdout)
         assert summary["tracking_uri"] == uri
 
         from mlflow.tracking import MlflowClient

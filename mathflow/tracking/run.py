@@ -13,6 +13,7 @@ MLflow is imported inside the methods only.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import subprocess
@@ -299,10 +300,12 @@ class TrackedRun:
             if reason:
                 self.client.set_tag(self.run_id, ERROR_TAG, truncate(reason, TAG_VALUE_LIMIT))
             active = mlflow.active_run()
-            if active is not None and active.info.run_id == self.run_id:
-                mlflow.end_run(status)
-            else:
-                self.client.set_terminated(self.run_id, status)
+            # MLflow prints "View run ... at: URL" for server stores; stdout stays ours (--json)
+            with contextlib.redirect_stdout(sys.stderr):
+                if active is not None and active.info.run_id == self.run_id:
+                    mlflow.end_run(status)
+                else:
+                    self.client.set_terminated(self.run_id, status)
         finally:
             self.status = status
             self._uri_ctx.__exit__(None, None, None)
