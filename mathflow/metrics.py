@@ -67,27 +67,28 @@ def _whole_labels(values: np.ndarray, owner: str, what: str) -> np.ndarray:
     raise MathflowError(f"{owner}: {what} has unsupported dtype {values.dtype}")
 
 
-def true_labels(y_true: Any, owner: str = "metric") -> np.ndarray:
-    """``y_true`` (labels (N,), (N, 1) or one-hot (N, C)) as an int64 label vector."""
-    y = _array(y_true)
+def _label_column(values: Any, owner: str, what: str, shapes: str) -> np.ndarray:
+    """``values`` as (N,): row-wise arg-max of an (N, C) array with C > 1, the column of an (N, 1) array,
+    or the (N,) array itself (an int64 vector in the arg-max case)."""
+    y = _array(values)
     if y.ndim == 2 and y.shape[1] > 1:
         return np.argmax(y, axis=1).astype(np.int64)
     if y.ndim == 2:
         y = y[:, 0]
     if y.ndim != 1:
-        raise ShapeError(f"{owner}: y_true of shape {y.shape} is not (N,), (N, 1) or (N, C)")
+        raise ShapeError(f"{owner}: {what} of shape {y.shape} is not {shapes}")
+    return y
+
+
+def true_labels(y_true: Any, owner: str = "metric") -> np.ndarray:
+    """``y_true`` (labels (N,), (N, 1) or one-hot (N, C)) as an int64 label vector."""
+    y = _label_column(y_true, owner, "y_true", "(N,), (N, 1) or (N, C)")
     return _whole_labels(y, owner, "y_true")
 
 
 def predicted_labels(y_pred: Any, owner: str = "metric", threshold: float = 0.5) -> np.ndarray:
     """``y_pred`` (scores (N, C), probabilities (N,)/(N, 1), or labels) as an int64 label vector."""
-    y = _array(y_pred)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return np.argmax(y, axis=1).astype(np.int64)
-    if y.ndim == 2:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ShapeError(f"{owner}: y_pred of shape {y.shape} is not (N, C), (N,) or (N, 1)")
+    y = _label_column(y_pred, owner, "y_pred", "(N, C), (N,) or (N, 1)")
     if y.dtype.kind == "f" and y.size and np.all((y >= 0.0) & (y <= 1.0)):
         return (y > threshold).astype(np.int64)
     return _whole_labels(y, owner, "y_pred")

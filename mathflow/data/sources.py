@@ -240,6 +240,15 @@ def _per_class(n: int, classes: int) -> list[int]:
     return [base + (1 if c < extra else 0) for c in range(classes)]
 
 
+def _noisy_pair(
+    first: np.ndarray, second: np.ndarray, noise: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two classes of 2-D points: x = [first; second] + noise·ε with ε ~ N(0, I), y = 0 for ``first``, 1 after."""
+    x = np.concatenate([first, second]) + noise * rng.standard_normal((len(first) + len(second), 2))
+    y = np.repeat([0, 1], [len(first), len(second)])
+    return x, y
+
+
 @DATASETS.register("moons")
 class Moons(DataSource):
     description = "two interleaving half circles in 2-D (2 classes)"
@@ -253,8 +262,7 @@ class Moons(DataSource):
         t_in = np.linspace(0.0, np.pi, n_inner)
         outer = np.stack([np.cos(t_out), np.sin(t_out)], axis=1)
         inner = np.stack([1.0 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1)
-        x = np.concatenate([outer, inner]) + noise * rng.standard_normal((n, 2))
-        y = np.repeat([0, 1], [n_outer, n_inner])
+        x, y = _noisy_pair(outer, inner, noise, rng)
         return _classification("moons", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}")
 
 
@@ -274,8 +282,7 @@ class Circles(DataSource):
         t_in = np.linspace(0.0, 2 * np.pi, n_inner, endpoint=False)
         outer = np.stack([np.cos(t_out), np.sin(t_out)], axis=1)
         inner = factor * np.stack([np.cos(t_in), np.sin(t_in)], axis=1)
-        x = np.concatenate([outer, inner]) + noise * rng.standard_normal((n, 2))
-        y = np.repeat([0, 1], [n_outer, n_inner])
+        x, y = _noisy_pair(outer, inner, noise, rng)
         return _classification("circles", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}, factor={factor}")
 
 

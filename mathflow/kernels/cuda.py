@@ -119,17 +119,14 @@ def _tap_loops(body: str) -> str:
     }}"""
 
 
-def col2im_source(ctype: str) -> str:
-    """out[c, h, w, n] = Σ_(u,v) cols[(c,u,v),(i,j,n)] over the windows (i, j) reading the pixel."""
-    C, N, kh, kw, Ho, Wo = _syms("C N kh kw Ho Wo")
-    c, n, u, v, i, j = _syms("c n u v i j")
-    acc = Sym("acc", ctype)
+def _pixel_gather_kernel(name: str, ctype: str, params: str, body: str) -> str:
+    """Kernel ``mathflow_<name>_<ctype>(params)``, a per-input-pixel gather: thread t owns pixel (c, h, w, n),
+    runs ``body`` (which adds into ``acc``) for each window offset whose window reads the pixel, and writes
+    out[t] = acc."""
     head, _ = _pixel_loop_head()
-    index = G.ravel((c, u, v, i, j, n), (C, kh, kw, Ho, Wo, N))
-    body = f"        acc = {c_text(acc + Sym(f'cols[{c_text(index)}]', ctype))};"
     return f"""{_PRELUDE}
-extern "C" __global__ void mathflow_col2im_{ctype}(
-    const {ctype}* __restrict__ cols, {ctype}* __restrict__ out, const idx_t total, {_decl(_GEOMETRY)})
+extern "C" __global__ void mathflow_{name}_{ctype}(
+    {params})
 {{
   {_GRID_LOOP} {{
 {head}
@@ -139,6 +136,17 @@ extern "C" __global__ void mathflow_col2im_{ctype}(
   }}
 }}
 """
+
+
+def col2im_source(ctype: str) -> str:
+    """out[c, h, w, n] = Σ_(u,v) cols[(c,u,v),(i,j,n)] over the windows (i, j) reading the pixel."""
+    C, N, kh, kw, Ho, Wo = _syms("C N kh kw Ho Wo")
+    c, n, u, v, i, j = _syms("c n u v i j")
+    acc = Sym("acc", ctype)
+    index = G.ravel((c, u, v, i, j, n), (C, kh, kw, Ho, Wo, N))
+    body = f"        acc = {c_text(acc + Sym(f'cols[{c_text(index)}]', ctype))};"
+    params = f"const {ctype}* __restrict__ cols, {ctype}* __restrict__ out, const idx_t total, {_decl(_GEOMETRY)}"
+    return _pixel_gather_kernel("col2im", ctype, params, body)
 
 
 def _window_loops(body: str) -> str:
@@ -192,24 +200,15 @@ def max_pool_backward_source(ctype: str) -> str:
     C, N, Ho, Wo, kw = _syms("C N Ho Wo kw")
     c, n, u, v, i, j = _syms("c n u v i j")
     acc = Sym("acc", ctype)
-    head, _ = _pixel_loop_head()
     g_offset = c_text(G.offset4(n, c, i, j, _syms("gN gC gH gW")))
     chosen = c_text(G.ravel((c, i, j, n), (C, Ho, Wo, N)))
     body = f"""        if (argmax[{chosen}] == {c_text(G.window_offset(u, v, kw))})
           acc = {c_text(acc + Sym(f"gy[{g_offset}]", ctype))};"""
-    return f"""{_PRELUDE}
-extern "C" __global__ void mathflow_max_pool_backward_{ctype}(
-    const {ctype}* __restrict__ gy, const int* __restrict__ argmax, {ctype}* __restrict__ out, const idx_t total,
-    {_decl(_GEOMETRY)}, {_decl("gN gC gH gW")})
-{{
-  {_GRID_LOOP} {{
-{head}
-    {ctype} acc = ({ctype})0;
-{_tap_loops(body)}
-    out[t] = acc;
-  }}
-}}
-"""
+    params = (
+        f"const {ctype}* __restrict__ gy, const int* __restrict__ argmax, {ctype}* __restrict__ out, "
+        f"const idx_t total,\n    {_decl(_GEOMETRY)}, {_decl('gN gC gH gW')}"
+    )
+    return _pixel_gather_kernel("max_pool_backward", ctype, params, body)
 
 
 def max_pool_select_source(ctype: str) -> str:
@@ -259,22 +258,13 @@ def avg_pool_backward_source(ctype: str) -> str:
     """gx[c,h,w,n] = Σ gy[n,c,i,j]·inv over the windows (i, j) containing the pixel."""
     c, n, i, j = _syms("c n i j")
     acc = Sym("acc", ctype)
-    head, _ = _pixel_loop_head()
     g_offset = c_text(G.offset4(n, c, i, j, _syms("gN gC gH gW")))
     body = f"        acc = {c_text(acc + Sym(f'gy[{g_offset}]', ctype) * Sym('inv', ctype))};"
-    return f"""{_PRELUDE}
-extern "C" __global__ void mathflow_avg_pool_backward_{ctype}(
-    const {ctype}* __restrict__ gy, {ctype}* __restrict__ out, const idx_t total,
-    {_decl(_GEOMETRY)}, {_decl("gN gC gH gW")}, const {ctype} inv)
-{{
-  {_GRID_LOOP} {{
-{head}
-    {ctype} acc = ({ctype})0;
-{_tap_loops(body)}
-    out[t] = acc;
-  }}
-}}
-"""
+    params = (
+        f"const {ctype}* __restrict__ gy, {ctype}* __restrict__ out, const idx_t total,\n"
+        f"    {_decl(_GEOMETRY)}, {_decl('gN gC gH gW')}, const {ctype} inv"
+    )
+    return _pixel_gather_kernel("avg_pool_backward", ctype, params, body)
 
 
 def _tree(ctype: str, combine: Callable[[Sym, Sym], Any]) -> str:

@@ -13,6 +13,7 @@ functional ops and the optimizers: agreement checks the index arithmetic without
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,34 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (
     return cols.reshape(c * kh * kw, ho * wo * n)
 
 
+def _pixel_gather(
+    shape: tuple[int, ...],
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dtype: Any,
+    term: Callable[[Any, Any, int, int, Any, Any, Any], tuple[Any, np.ndarray]],
+) -> np.ndarray:
+    """A per-input-pixel gather (``col2im`` and the pooling backwards): thread t owns pixel (c, h, w, n)
+    of the NCHW ``shape``; for each window offset (u, v) in row-major order, with (i, j) the window that
+    would read the pixel there and ``ok`` whether it does, ``term(c, n, u, v, i, j, ok)`` returns
+    (mask, value) and acc += value where mask holds. Returns an NCHW view of a batch-last buffer."""
+    n, c, h, w = shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
+    t = _threads(c * h * w * n)
+    cc, hh, ww, nn = G.unravel(t, (c, h, w, n))
+    hp, wp = hh + ph, ww + pw
+    acc = np.zeros(t.shape, dtype=dtype)
+    for u in range(kh):
+        i, ok_i = G.tap(hp, u, sh, ho)
+        for v in range(kw):
+            j, ok_j = G.tap(wp, v, sw, wo)
+            mask, value = term(cc, nn, u, v, i, j, ok_i & ok_j)
+            acc = np.where(mask, acc + value, acc)
+    return acc.reshape(c, h, w, n).transpose(3, 0, 1, 2)
+
+
 def col2im(
     cols: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0)
 ) -> np.ndarray:
@@ -73,18 +102,31 @@ def col2im(
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
     memory = _memory(np.ascontiguousarray(cols))
-    t = _threads(c * h * w * n)
-    cc, hh, ww, nn = G.unravel(t, (c, h, w, n))
-    hp, wp = hh + ph, ww + pw
-    acc = np.zeros(t.shape, dtype=cols.dtype)
+
+    def term(cc: Any, nn: Any, u: int, v: int, i: Any, j: Any, ok: Any) -> tuple[Any, np.ndarray]:
+        return ok, _load(memory, G.ravel((cc, u, v, i, j, nn), (c, kh, kw, ho, wo, n)), ok)
+
+    return _pixel_gather(shape, kernel, stride, padding, cols.dtype, term)
+
+
+# ----------------------------------------------------------------------------- pooling window scan
+def _window_reads(
+    x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, fill: float = 0.0
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The window scan of the per-output pooling kernels: thread t owns output (c, i, j, n) of the NCHW
+    ``x``; for each window offset (u, v) in row-major order yields (k = u·kw + v, ``ok`` (a real pixel),
+    x[n, c, i·sh+u−ph, j·sw+v−pw] or ``fill`` in the padding), one entry per thread."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
+    memory, strides = _memory(x), element_strides(x)
+    cc, i, j, nn = G.unravel(_threads(c * ho * wo * n), (c, ho, wo, n))
     for u in range(kh):
-        i, ok_i = G.tap(hp, u, sh, ho)
+        hh = G.window_pixel(i, u, sh, ph)
         for v in range(kw):
-            j, ok_j = G.tap(wp, v, sw, wo)
-            ok = ok_i & ok_j
-            index = G.ravel((cc, u, v, i, j, nn), (c, kh, kw, ho, wo, n))
-            acc = np.where(ok, acc + _load(memory, index, ok), acc)
-    return acc.reshape(c, h, w, n).transpose(3, 0, 1, 2)
+            ww = G.window_pixel(j, v, sw, pw)
+            ok = G.inside(hh, h) & G.inside(ww, w)
+            yield G.window_offset(u, v, kw), ok, _load(memory, G.offset4(nn, cc, hh, ww, strides), ok, fill=fill)
 
 
 # ----------------------------------------------------------------------------- max pooling
@@ -95,23 +137,14 @@ def max_pool_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
-    memory, strides = _memory(x), element_strides(x)
-    t = _threads(c * ho * wo * n)
-    cc, i, j, nn = G.unravel(t, (c, ho, wo, n))
     best = arg = None
-    for u in range(kh):
-        hh = G.window_pixel(i, u, sh, ph)
-        for v in range(kw):
-            ww = G.window_pixel(j, v, sw, pw)
-            ok = G.inside(hh, h) & G.inside(ww, w)
-            val = _load(memory, G.offset4(nn, cc, hh, ww, strides), ok, fill=-np.inf)
-            k = G.window_offset(u, v, kw)
-            if best is None:
-                best, arg = val, np.full(t.shape, k, dtype=np.int32)
-            else:
-                take = G.max_takes(val, best)
-                best = np.where(take, val, best)
-                arg = np.where(take, np.int32(k), arg)
+    for k, _, val in _window_reads(x, kernel, stride, padding, fill=-np.inf):
+        if best is None:
+            best, arg = val, np.full(val.shape, k, dtype=np.int32)
+        else:
+            take = G.max_takes(val, best)
+            best = np.where(take, val, best)
+            arg = np.where(take, np.int32(k), arg)
     return best.reshape(c, ho, wo, n).transpose(3, 0, 1, 2), arg.reshape(c, ho, wo, n)
 
 
@@ -125,19 +158,13 @@ def max_pool_backward(
     ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
     g_memory, g_strides = _memory(gy), element_strides(gy)
     a_memory = _memory(np.ascontiguousarray(argmax, dtype=np.int32))
-    t = _threads(c * h * w * n)
-    cc, hh, ww, nn = G.unravel(t, (c, h, w, n))
-    hp, wp = hh + ph, ww + pw
-    acc = np.zeros(t.shape, dtype=gy.dtype)
-    for u in range(kh):
-        i, ok_i = G.tap(hp, u, sh, ho)
-        for v in range(kw):
-            j, ok_j = G.tap(wp, v, sw, wo)
-            ok = ok_i & ok_j
-            chosen = _load(a_memory, G.ravel((cc, i, j, nn), (c, ho, wo, n)), ok, fill=-1)
-            hit = ok & (chosen == G.window_offset(u, v, kw))
-            acc = np.where(hit, acc + _load(g_memory, G.offset4(nn, cc, i, j, g_strides), hit), acc)
-    return acc.reshape(c, h, w, n).transpose(3, 0, 1, 2)
+
+    def term(cc: Any, nn: Any, u: int, v: int, i: Any, j: Any, ok: Any) -> tuple[Any, np.ndarray]:
+        chosen = _load(a_memory, G.ravel((cc, i, j, nn), (c, ho, wo, n)), ok, fill=-1)
+        hit = ok & (chosen == G.window_offset(u, v, kw))
+        return hit, _load(g_memory, G.offset4(nn, cc, i, j, g_strides), hit)
+
+    return _pixel_gather(shape, kernel, stride, padding, gy.dtype, term)
 
 
 def max_pool_select(g: np.ndarray, argmax: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
@@ -163,39 +190,24 @@ def avg_pool_forward(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -
     n, c, h, w = x.shape
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
-    memory, strides = _memory(x), element_strides(x)
     inv = x.dtype.type(1.0 / (kh * kw))
-    t = _threads(c * ho * wo * n)
-    cc, i, j, nn = G.unravel(t, (c, ho, wo, n))
-    acc = np.zeros(t.shape, dtype=x.dtype)
-    for u in range(kh):
-        hh = G.window_pixel(i, u, sh, ph)
-        for v in range(kw):
-            ww = G.window_pixel(j, v, sw, pw)
-            ok = G.inside(hh, h) & G.inside(ww, w)
-            acc = np.where(ok, acc + _load(memory, G.offset4(nn, cc, hh, ww, strides), ok), acc)
+    acc = np.zeros(c * ho * wo * n, dtype=x.dtype)
+    for _, ok, val in _window_reads(x, kernel, stride, padding):
+        acc = np.where(ok, acc + val, acc)
     return (acc * inv).reshape(c, ho, wo, n).transpose(3, 0, 1, 2)
 
 
 def avg_pool_backward(gy: np.ndarray, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
     """Kernel ``avg_pool_backward`` (a gather): thread t owns input pixel (c, h, w, n) and sums
     gy·inv over the windows that contain it."""
-    n, c, h, w = shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = out_size(h, kh, sh, ph), out_size(w, kw, sw, pw)
+    kh, kw = kernel
     memory, strides = _memory(gy), element_strides(gy)
     inv = gy.dtype.type(1.0 / (kh * kw))
-    t = _threads(c * h * w * n)
-    cc, hh, ww, nn = G.unravel(t, (c, h, w, n))
-    hp, wp = hh + ph, ww + pw
-    acc = np.zeros(t.shape, dtype=gy.dtype)
-    for u in range(kh):
-        i, ok_i = G.tap(hp, u, sh, ho)
-        for v in range(kw):
-            j, ok_j = G.tap(wp, v, sw, wo)
-            ok = ok_i & ok_j
-            acc = np.where(ok, acc + _load(memory, G.offset4(nn, cc, i, j, strides), ok) * inv, acc)
-    return acc.reshape(c, h, w, n).transpose(3, 0, 1, 2)
+
+    def term(cc: Any, nn: Any, u: int, v: int, i: Any, j: Any, ok: Any) -> tuple[Any, np.ndarray]:
+        return ok, _load(memory, G.offset4(nn, cc, i, j, strides), ok) * inv
+
+    return _pixel_gather(shape, kernel, stride, padding, gy.dtype, term)
 
 
 # ----------------------------------------------------------------------------- fused element-wise

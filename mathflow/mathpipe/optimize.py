@@ -43,6 +43,12 @@ class Trace:
     values: list[float] = field(default_factory=list)
     metrics: list[dict[str, float]] = field(default_factory=list)
 
+    def record(self, variables: VariableSet, point: np.ndarray, value: float, extra: dict[str, float]) -> None:
+        """Append one step: the flat ``point``, the objective ``value`` and the step's metrics."""
+        self.points.append(point)
+        self.values.append(value)
+        self.metrics.append(step_metrics(variables, point, value, extra))
+
 
 def _metric_name(label: str) -> str:
     return label.replace("[", ".").replace("]", "").replace(",", ".")
@@ -105,9 +111,7 @@ def run_optimizer(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
                 grads = [p.grad.numpy() if p.grad is not None else np.zeros(p.shape) for p in params.values()]
         grad_norm = float(math.sqrt(sum(float(np.sum(g * g)) for g in grads)))
         point = variables.flat({n: p.numpy() for n, p in params.items()})
-        trace.points.append(point)
-        trace.values.append(f)
-        trace.metrics.append(step_metrics(variables, point, f, {"grad_norm": grad_norm}))
+        trace.record(variables, point, f, {"grad_norm": grad_norm})
         if not (math.isfinite(f) and math.isfinite(grad_norm)):
             diverged = True
             break
@@ -118,18 +122,24 @@ def run_optimizer(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
             break
         optimizer.step()
         step += 1
+    result = _result(name, spec, variables, trace, step, converged)
+    result.update(diverged=diverged, gradient_norm=grad_norm)
+    return result, trace
+
+
+def _result(
+    method: str, spec: OptimizeSpec, variables: VariableSet, trace: Trace, steps: int, converged: bool
+) -> dict[str, Any]:
+    """The keys every method reports: the solution is the last point of ``trace``, the objective its value."""
     solution = variables.unflatten(trace.points[-1])
-    result = {
-        "method": name,
+    return {
+        "method": method,
         "goal": spec.goal,
         "solution": {k: plain(v) for k, v in solution.items()},
         "objective": trace.values[-1],
-        "steps": step,
+        "steps": steps,
         "converged": converged,
-        "diverged": diverged,
-        "gradient_norm": grad_norm,
     }
-    return result, trace
 
 
 # ----------------------------------------------------------------------------------------- Newton / Lagrange
@@ -217,9 +227,7 @@ def run_newton(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
         residual = float(np.linalg.norm(grad))
         value = objective_value(z)
         extra = {"residual": residual, **{f"lambda.{i}": float(z[n + i]) for i in range(min(m, MAX_LOGGED_ENTRIES))}}
-        trace.points.append(z[:n].copy())
-        trace.values.append(value)
-        trace.metrics.append(step_metrics(variables, z[:n], value, extra))
+        trace.record(variables, z[:n].copy(), value, extra)
         h = np.asarray(hessian(Tensor(z.copy())).numpy(), dtype=np.float64)
         if not math.isfinite(residual):
             break
@@ -247,18 +255,9 @@ def run_newton(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
             suggestion="try another starting point in 'variables' or more 'steps'",
         )
     kind, curvature = second_order(h, n)
-    solution = variables.unflatten(z[:n])
-    result: dict[str, Any] = {
-        "method": spec.method_name if spec.method is not None else "lagrange",
-        "goal": spec.goal,
-        "solution": {k: plain(v) for k, v in solution.items()},
-        "objective": trace.values[-1],
-        "steps": step,
-        "converged": converged,
-        "residual": residual,
-        "stationary_point": kind,
-        "curvature": curvature,
-    }
+    method = spec.method_name if spec.method is not None else "lagrange"
+    result = _result(method, spec, variables, trace, step, converged)
+    result.update(residual=residual, stationary_point=kind, curvature=curvature)
     if m:
         result["multipliers"] = [float(v) for v in z[n:]]
         result["convention"] = "L = f + sum_i lambda_i * (rhs_i - lhs_i) for each constraint 'lhs_i = rhs_i'"

@@ -275,7 +275,7 @@ class Split(SpecModel):
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> Split:
-        parts = {k: v for k, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v}
+        parts = self.fractions()
         total = sum(parts.values())
         if abs(total - 1.0) > 1e-6:
             shown = ", ".join(f"{k}={v:g}" for k, v in parts.items())

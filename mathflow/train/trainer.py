@@ -58,6 +58,17 @@ class DivergenceError(MathflowError, FloatingPointError):
         super().__init__(message)
 
 
+def _check_finite(what: str, value: float, epoch: int, step: int) -> None:
+    """Raise :class:`DivergenceError` when ``value`` (the ``what`` of a step) is NaN or infinite."""
+    if not math.isfinite(value):
+        raise DivergenceError(
+            f"{what} became {value} at epoch {epoch}, step {step}: lower the learning rate or add gradient clipping",
+            epoch=epoch,
+            step=step,
+            value=value,
+        )
+
+
 # ---------------------------------------------------------------------------- metrics
 class _Metric:
     """A named metric function with its direction."""
@@ -388,14 +399,7 @@ class Trainer:
                 objective = data_loss
                 data_value = value = float(data_loss.item())
                 penalty_value = 0.0
-            if not math.isfinite(value):
-                raise DivergenceError(
-                    f"loss became {value} at epoch {epoch}, step {step}: "
-                    "lower the learning rate or add gradient clipping",
-                    epoch=epoch,
-                    step=step,
-                    value=value,
-                )
+            _check_finite("loss", value, epoch, step)
             objective.backward()
             if self.clip_norm is not None:
                 clip_grad_norm(params, self.clip_norm)
@@ -419,14 +423,7 @@ class Trainer:
         logs.update(self._compute_metrics("train_", task, outputs, targets))
         if val is not None:
             val_loss, val_out, val_y = self._evaluate_arrays(val, max(batch_size, 256))
-            if not math.isfinite(val_loss):
-                raise DivergenceError(
-                    f"validation loss became {val_loss} at epoch {epoch}, step {step}: "
-                    "lower the learning rate or add gradient clipping",
-                    epoch=epoch,
-                    step=step,
-                    value=val_loss,
-                )
+            _check_finite("validation loss", val_loss, epoch, step)
             logs["val_loss"] = val_loss
             logs.update(self._compute_metrics("val_", getattr(val, "task", task), val_out, val_y))
         logs["lr"] = float(opt.lr)
