@@ -91,8 +91,8 @@ def _absolute_paths(resolved: dict[str, Any], spec: Any, base_dir: str) -> None:
             if isinstance(value, str) and value and not os.path.isabs(value):
                 params[name] = os.path.abspath(os.path.join(base_dir, value))
 
-    if isinstance(written, dict) and isinstance(sources, Mapping):
-        for split_name, source_spec in sources.items():
+    if isinstance(written, dict) and spec.data.per_split:
+        for split_name, source_spec in sources.entries().items():
             fix(source_spec, written.get(split_name))
     else:
         fix(sources, written)
@@ -277,6 +277,14 @@ def _dataset_digest(x: np.ndarray, y: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+#: MLflow dataset context of each split's input.
+_SPLIT_CONTEXT = {"train": "training", "val": "validation", "test": "testing"}
+
+
+def _source_text(source: Any) -> str:
+    return source if isinstance(source, str) else json.dumps(source, sort_keys=True, default=str)
+
+
 def run_pipeline(
     path: str | os.PathLike[str],
     overrides: Iterable[str] = (),
@@ -325,15 +333,27 @@ def run_pipeline(
         test = data.splits.get("test")
         raw_train = data.raw.get("train", train)
         source = resolved["data"]["source"]
-        source_text = source if isinstance(source, str) else json.dumps(source, sort_keys=True, default=str)
-        run.log_input(
-            str(getattr(raw_train, "name", "data")).split("[")[0],
-            digest=_dataset_digest(raw_train.x, raw_train.y),
-            source=source_text,
-            features=raw_train.x,
-            targets=raw_train.y,
-            profile={"splits": {k: len(v) for k, v in data.splits.items()}, "task": train.task},
-        )
+        profile = {"splits": {k: len(v) for k, v in data.splits.items()}, "task": train.task}
+        if spec.data.per_split:  # one input per split, each with its own source and context
+            for name, raw in data.raw.items():
+                run.log_input(
+                    str(getattr(raw, "name", "data")).split("[")[0],
+                    digest=_dataset_digest(raw.x, raw.y),
+                    source=_source_text(source[name]),
+                    features=raw.x,
+                    targets=raw.y,
+                    context=_SPLIT_CONTEXT[name],
+                    profile={**profile, "split": name},
+                )
+        else:
+            run.log_input(
+                str(getattr(raw_train, "name", "data")).split("[")[0],
+                digest=_dataset_digest(raw_train.x, raw_train.y),
+                source=_source_text(source),
+                features=raw_train.x,
+                targets=raw_train.y,
+                profile=profile,
+            )
 
         backend.reseed(spec.seed)  # the initial weights depend on the seed alone
         model = compiled.build_model()

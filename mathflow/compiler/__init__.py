@@ -51,8 +51,8 @@ class CompiledPipeline:
 
         data = self.spec.data
         return prepare(
-            data.source.model_dump(exclude_none=True),
-            data.split.fractions(),
+            data.source_data(),
+            data.split_data(),
             [t.to_data() for t in data.transforms],
             seed=self.spec.seed,
             stratify=data.stratify,

@@ -164,7 +164,7 @@ def check_train(spec: PipelineSpec, document: Document, issues: IssueList) -> No
         issues.add(document.locate_value(("train", "cuda_graph")), "cuda_graph needs device gpu (or auto)")
     stop = train.early_stopping
     if stop is not None:
-        has_val = spec.data.split.val is not None
+        has_val = "val" in spec.data.split_names()
         allowed = ["train_loss", "val_loss", "lr"]
         allowed += [f"{part}_{m}" for part in ("train", "val") for m in spec.metrics]
         if spec.regularizers:
@@ -179,4 +179,5 @@ def check_train(spec: PipelineSpec, document: Document, issues: IssueList) -> No
                 None if guess else f"logged: {', '.join(allowed)}",
             )
         elif stop.monitor.startswith("val_") and not has_val:
-            issues.add(where, f"early_stopping monitors '{stop.monitor}' but data.split has no 'val' part")
+            part = "data.source has no 'val' entry" if spec.data.per_split else "data.split has no 'val' part"
+            issues.add(where, f"early_stopping monitors '{stop.monitor}' but {part}")

@@ -42,13 +42,15 @@ class DataInfo:
         return f"{self.name} ({what})"
 
 
-def _source_path(document: Document) -> tuple[str | int, ...]:
-    raw = document.get(("data", "source"))
-    return ("data", "source", next(iter(raw))) if isinstance(raw, dict) and "type" not in raw else ("data", "source")
+def _source_path(document: Document, split: str | None = None) -> tuple[str | int, ...]:
+    """The YAML path of a source's parameters (``split`` names the entry of per-split sources)."""
+    where: tuple[str | int, ...] = ("data", "source") if split is None else ("data", "source", split)
+    raw = document.get(where)
+    return (*where, next(iter(raw))) if isinstance(raw, dict) and "type" not in raw else where
 
 
 def source_info(
-    source: SourceSpec, document: Document, issues: IssueList, seed: int | None
+    source: SourceSpec, document: Document, issues: IssueList, seed: int | None, split: str | None = None
 ) -> tuple[tuple[int, ...], str, int | None, tuple[int, ...]] | None:
     """(sample shape, task, classes, target shape) of the raw source, or None after an issue."""
     name = source.type  # type: ignore[attr-defined]
@@ -66,15 +68,15 @@ def source_info(
         return (p["features"],), "regression", None, (1,)
     if name == "synthetic":
         if -1 in p["sample_shape"]:
-            issues.add(document.locate(_source_path(document)), "synthetic: sample_shape cannot contain -1")
+            issues.add(document.locate(_source_path(document, split)), "synthetic: sample_shape cannot contain -1")
             return None
         return tuple(p["sample_shape"]), "classification", p["num_classes"], ()
-    return _file_info(source, document, issues, seed)
+    return _file_info(source, document, issues, seed, split)
 
 
-def _file_info(source: SourceSpec, document: Document, issues: IssueList, seed: int | None) -> Any:
+def _file_info(source: SourceSpec, document: Document, issues: IssueList, seed: int | None, split: str | None) -> Any:
     base = os.path.dirname(document.path) or "."
-    where = _source_path(document)
+    where = _source_path(document, split)
     missing = False
     for field in source.path_fields:
         value = getattr(source, field)
@@ -101,7 +103,14 @@ def _file_info(source: SourceSpec, document: Document, issues: IssueList, seed: 
 
 def data_info(data: DataSection, document: Document, issues: IssueList, seed: int | None) -> DataInfo | None:
     """The data's per-sample shapes after transforms; problems are added to ``issues``."""
-    found = source_info(data.source, document, issues, seed)
+    if data.per_split:
+        # every split's files are checked; the train source gives the classes and sample shape
+        found_by = {k: source_info(s, document, issues, seed, k) for k, s in data.sources().items()}
+        found = found_by["train"]
+        if any(v is None for v in found_by.values()):
+            return None
+    else:
+        found = source_info(data.source, document, issues, seed)
     if found is None:
         return None
     raw_shape, task, classes, target = found
@@ -138,7 +147,7 @@ def data_info(data: DataSection, document: Document, issues: IssueList, seed: in
         shape = _fitted_shape(data, document, issues, seed)
         if shape is None:
             return None
-    return DataInfo(data.source.type, raw_shape, shape, task, classes, target)  # type: ignore[attr-defined]
+    return DataInfo(data.train_source.type, raw_shape, shape, task, classes, target)  # type: ignore[attr-defined]
 
 
 def _fitted_shape(data: DataSection, document: Document, issues: IssueList, seed: int | None) -> Any:
@@ -147,8 +156,8 @@ def _fitted_shape(data: DataSection, document: Document, issues: IssueList, seed
 
     try:
         prepared = prepare(
-            data.source.model_dump(exclude_none=True),
-            data.split.fractions(),
+            data.source_data(),
+            data.split_data(),
             [{t.type: t.model_dump(exclude={"type"})} for t in data.transforms],  # type: ignore[attr-defined]
             seed=seed,
             stratify=data.stratify,

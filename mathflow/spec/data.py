@@ -1,10 +1,23 @@
-"""The ``data`` section: a source (mirrors :data:`mathflow.data.DATASETS`), split fractions, transforms."""
+"""The ``data`` section: a source (mirrors :data:`mathflow.data.DATASETS`), split fractions, transforms.
+
+``source`` is one source that the ``split`` fractions divide, or one source per split:
+``{train: source, val: source, test: source}`` (``train`` required, ``split`` then left out).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    PlainValidator,
+    Tag,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from mathflow.spec.base import Component, Flag, SpecModel, catalog, component_union
@@ -287,12 +300,82 @@ class Split(SpecModel):
         return {k: v for k, v in (("train", self.train), ("val", self.val), ("test", self.test)) if v}
 
 
+SPLIT_KEYS: tuple[str, ...] = ("train", "val", "test")
+
+
+class SplitSources(SpecModel):
+    """One source per split: ``train`` is required, ``val`` and ``test`` are optional."""
+
+    train: SourceEntry
+    val: SourceEntry | None = None
+    test: SourceEntry | None = None
+
+    def entries(self) -> dict[str, SourceSpec]:
+        """split name → source, in train/val/test order (absent splits left out)."""
+        return {k: getattr(self, k) for k in SPLIT_KEYS if getattr(self, k) is not None}
+
+    def to_data(self) -> dict[str, Any]:
+        """The YAML form: ``{split: source}`` with each source in its written form."""
+        return {k: v.to_data() for k, v in self.entries().items()}
+
+
+def _source_form(value: Any) -> str:
+    """A mapping without ``type`` keyed by a split name is per-split; anything else is one source."""
+    if isinstance(value, dict) and "type" not in value and any(k in SPLIT_KEYS for k in value):
+        return "per_split"
+    if isinstance(value, SplitSources):
+        return "per_split"
+    return "single"
+
+
+#: ``data.source``: one source, or a mapping of split name → source.
+SourceOrSplits = Annotated[
+    Annotated[SourceEntry, Tag("single")] | Annotated[SplitSources, Tag("per_split")],
+    Discriminator(_source_form),
+]
+
+
 class DataSection(SpecModel):
     """Where the samples come from and how they are split and transformed."""
 
-    source: SourceEntry
+    source: SourceOrSplits
     split: Split = Field(default_factory=lambda: Split(train=0.7, val=0.15, test=0.15))
     stratify: Flag | None = Field(
         None, description="keep class proportions in every split (default: for classification)"
     )
     transforms: list[TransformEntry] = Field(default_factory=list)
+
+    @field_validator("split")
+    @classmethod
+    def _not_with_split_sources(cls, value: Split, info: ValidationInfo) -> Split:
+        if isinstance(info.data.get("source"), SplitSources):
+            raise ValueError("data.source gives one source per split, so leave out 'split' (it divides one source)")
+        return value
+
+    @property
+    def per_split(self) -> bool:
+        """True when ``source`` gives one source per split."""
+        return isinstance(self.source, SplitSources)
+
+    def sources(self) -> dict[str, SourceSpec]:
+        """split name → source for per-split data, else ``{"all": source}``."""
+        return self.source.entries() if isinstance(self.source, SplitSources) else {"all": self.source}
+
+    @property
+    def train_source(self) -> SourceSpec:
+        """The source the training split comes from (classes and sample shape are read from it)."""
+        return self.source.train if isinstance(self.source, SplitSources) else self.source
+
+    def split_names(self) -> list[str]:
+        """The splits the data will have, e.g. ["train", "test"]."""
+        return list(self.source.entries()) if isinstance(self.source, SplitSources) else list(self.split.fractions())
+
+    def source_data(self) -> Any:
+        """``source`` in the form :func:`mathflow.data.prepare` takes."""
+        if isinstance(self.source, SplitSources):
+            return {k: v.model_dump(exclude_none=True) for k, v in self.source.entries().items()}
+        return self.source.model_dump(exclude_none=True)
+
+    def split_data(self) -> dict[str, float] | None:
+        """The split fractions for :func:`mathflow.data.prepare` (None with per-split sources)."""
+        return None if isinstance(self.source, SplitSources) else self.split.fractions()

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from mathflow.config.errors import Issue, describe, suggest
 from mathflow.config.loader import Document, KeyPath
@@ -90,6 +90,10 @@ def model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
         origin = typing.get_origin(tp)
         if origin in (Union, types.UnionType):
             args = [a for a in typing.get_args(tp) if a is not type(None)]
+            by_tag = {m.tag: a for a in args for m in getattr(a, "__metadata__", ()) if isinstance(m, Tag)}
+            if i < len(loc) and loc[i] in by_tag:  # a member picked by a callable discriminator
+                tp, i = by_tag[loc[i]], i + 1
+                continue
             models = [_unwrap(a) for a in args]
             tagged = [m for m in models if _is_model(m) and "type" in m.model_fields]
             if tagged and i < len(loc):

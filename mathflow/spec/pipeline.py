@@ -47,7 +47,8 @@ class PipelineSpec(SpecModel):
             out["description"] = self.description
         if self.seed is not None:
             out["seed"] = self.seed
-        data = self.data.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"source", "transforms"})
+        skip = {"source", "split", "transforms"} if self.data.per_split else {"source", "transforms"}
+        data = self.data.model_dump(by_alias=True, exclude_none=True, mode="json", exclude=skip)
         out["data"] = {
             "source": self.data.source.to_data(),
             **data,
