@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
-def test_run_logs_to_a_tracking_server(tmp_path: Path) -> None:
-    port = _free_port()
+def test_run_logs_to_a_tracking_server(tmp_path: Path, free_port: int) -> None:
+    port = free_port
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",

@@ -64,12 +64,6 @@ def test_runs_unknown_experiment_is_an_error(recorded: tuple[Path, str, str]) ->
     assert "no-such-thing" in done.stderr and "Traceback" not in done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _search(port: int, experiment_id: str) -> dict | None:
     body = json.dumps({"experiment_ids": [experiment_id], "max_results": 10}).encode()
     request = urllib.request.Request(
@@ -86,9 +80,9 @@ def _search(port: int, experiment_id: str) -> dict | None:
 
 
 @pytest.mark.slow
-def test_ui_serves_the_store_and_stops_cleanly(recorded: tuple[Path, str, str]) -> None:
+def test_ui_serves_the_store_and_stops_cleanly(recorded: tuple[Path, str, str], free_port: int) -> None:
     folder, run_id, experiment_id = recorded
-    port = _free_port()
+    port = free_port
     proc = subprocess.Popen(
         [sys.executable, "-m", "mathflow.cli", "ui", "--port", str(port)],
         cwd=folder,
