@@ -104,7 +104,7 @@ def schema(
     debug: bool = _DEBUG,
 ) -> None:
     """Print (or write) the JSON Schema of pipeline files."""
-    from mathflow.spec import schema_text
+    from mathflow.schema import schema_text
 
     text = schema_text()
     if output:
@@ -309,6 +309,22 @@ def predict(
     else:
         for row in predictions.reshape(len(predictions), -1):
             typer.echo(",".join(f"{v:.8g}" if isinstance(v, float | np.floating) else str(v) for v in row))
+
+
+@app.command()
+@_guard_run
+def export(
+    run_id: str = typer.Argument(..., help="The id of a logged run."),
+    output: str = typer.Option(..., "--output", "-o", help="Write the exported model here (e.g. model.onnx)."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="Export format: onnx (needs the onnx extra)."),
+    tracking_uri: str = _URI,
+    debug: bool = _DEBUG,
+) -> None:
+    """Export the model logged by RUN_ID (its input transforms included) to another format."""
+    from mathflow.predictor import export_run
+
+    path = export_run(run_id, output, fmt, tracking_uri)
+    typer.echo(f"wrote {path} ({fmt})")
 
 
 @app.command()

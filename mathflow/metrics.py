@@ -18,26 +18,38 @@ Classification metrics accept, for ``y_pred``:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
 from mathflow.backend import to_numpy
 from mathflow.errors import MathflowError, ShapeError
-from mathflow.registry import Registry
+from mathflow.registry import Registry, RegistryName
 
-#: Every metric by name; each function has a ``higher_is_better`` attribute.
+#: Every metric by name; each function has ``higher_is_better`` and ``task`` attributes.
 METRICS: Registry[Callable[..., Any]] = Registry("metric")
 
+#: A pipeline ``metrics`` entry (validated against :data:`METRICS`).
+MetricName = Annotated[str, RegistryName(METRICS)]
 
-def register_metric(name: str, *aliases: str, higher_is_better: bool | None) -> Callable[[Callable], Callable]:
-    """Register a metric function under ``name``; ``higher_is_better`` is None for non-scalar results."""
+
+def register_metric(
+    name: str, *aliases: str, higher_is_better: bool | None, task: str
+) -> Callable[[Callable], Callable]:
+    """Register a metric function under ``name``; ``higher_is_better`` is None for non-scalar
+    results, ``task`` is the kind of targets it applies to ("classification" or "regression")."""
 
     def decorate(fn: Callable) -> Callable:
         fn.higher_is_better = higher_is_better  # type: ignore[attr-defined]
+        fn.task = task  # type: ignore[attr-defined]
         return METRICS.register(name, *aliases)(fn)
 
     return decorate
+
+
+def metric_task(name: str) -> str:
+    """The task ("classification" or "regression") the metric ``name`` applies to."""
+    return METRICS.get(name).task  # type: ignore[attr-defined]
 
 
 def higher_is_better(name: str) -> bool:
@@ -105,14 +117,14 @@ def _label_pair(y_true: Any, y_pred: Any, owner: str, threshold: float = 0.5) ->
 
 
 # ---------------------------------------------------------------------- classification
-@register_metric("accuracy", "acc", higher_is_better=True)
+@register_metric("accuracy", "acc", higher_is_better=True, task="classification")
 def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     """Fraction of correct predictions: (1/N) Σᵢ [ŷᵢ = yᵢ]."""
     t, p = _label_pair(y_true, y_pred, "accuracy", threshold)
     return float(np.mean(t == p))
 
 
-@register_metric("top_k_accuracy", "top_k", higher_is_better=True)
+@register_metric("top_k_accuracy", "top_k", higher_is_better=True, task="classification")
 def top_k_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> float:
     """Fraction of samples whose true class is among the k highest scores of (N, C) ``y_pred``.
 
@@ -137,7 +149,7 @@ def top_k_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> float:
     return float(np.mean(better < k))
 
 
-@register_metric("confusion_matrix", higher_is_better=None)
+@register_metric("confusion_matrix", higher_is_better=None, task="classification")
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> np.ndarray:
     """C[i, j] = number of samples of true class i predicted as class j (rows: truth, columns: prediction).
 
@@ -187,21 +199,21 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-@register_metric("precision", higher_is_better=True)
+@register_metric("precision", higher_is_better=True, task="classification")
 def precision(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
     """Macro precision: mean over classes c of TPc/(TPc + FPc), 0 where a class is never predicted."""
     tp, fp, _ = _per_class(y_true, y_pred, num_classes, threshold, "precision")
     return float(np.mean(_safe_ratio(tp, tp + fp)))
 
 
-@register_metric("recall", higher_is_better=True)
+@register_metric("recall", higher_is_better=True, task="classification")
 def recall(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
     """Macro recall: mean over classes c of TPc/(TPc + FNc), 0 where a class never occurs."""
     tp, _, fn = _per_class(y_true, y_pred, num_classes, threshold, "recall")
     return float(np.mean(_safe_ratio(tp, tp + fn)))
 
 
-@register_metric("f1", higher_is_better=True)
+@register_metric("f1", higher_is_better=True, task="classification")
 def f1(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
     """Macro F1: mean over classes c of 2TPc/(2TPc + FPc + FNc) (= 2PR/(P + R)), 0 where undefined."""
     tp, fp, fn = _per_class(y_true, y_pred, num_classes, threshold, "f1")
@@ -223,21 +235,21 @@ def _regression_pair(y_true: Any, y_pred: Any, owner: str) -> tuple[np.ndarray, 
     return t, p
 
 
-@register_metric("mse", "mean_squared_error", higher_is_better=False)
+@register_metric("mse", "mean_squared_error", higher_is_better=False, task="regression")
 def mse(y_true: Any, y_pred: Any) -> float:
     """Mean squared error: (1/n) Σᵢ (yᵢ − ŷᵢ)² over all entries."""
     t, p = _regression_pair(y_true, y_pred, "mse")
     return float(np.mean((t - p) ** 2))
 
 
-@register_metric("mae", "mean_absolute_error", higher_is_better=False)
+@register_metric("mae", "mean_absolute_error", higher_is_better=False, task="regression")
 def mae(y_true: Any, y_pred: Any) -> float:
     """Mean absolute error: (1/n) Σᵢ |yᵢ − ŷᵢ| over all entries."""
     t, p = _regression_pair(y_true, y_pred, "mae")
     return float(np.mean(np.abs(t - p)))
 
 
-@register_metric("r2", higher_is_better=True)
+@register_metric("r2", higher_is_better=True, task="regression")
 def r2(y_true: Any, y_pred: Any) -> float:
     """Coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)².
 
@@ -267,6 +279,8 @@ __all__ = [
     "predicted_labels",
     "r2",
     "recall",
+    "MetricName",
+    "metric_task",
     "register_metric",
     "top_k_accuracy",
     "true_labels",

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 from mathflow.compiler import CompiledPipeline, compile_pipeline
 from mathflow.config import load_config
-from mathflow.spec import validate_spec
-from mathflow.spec.pipeline import PipelineSpec
+from mathflow.schema import validate_spec
+from mathflow.schema.pipeline import PipelineSpec
 
 
 def load_spec(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> PipelineSpec:

@@ -1,15 +1,12 @@
-"""A built mathflow model as plain data: the layer list of the NumPy pyfunc plus its weights.
+"""A trained model for prediction: its export, mathflow's own reference prediction, files in and out.
 
-    spec, weights = export_model(model, output="argmax", threshold=0.0)
-    run.log_model(weights, spec, pipeline.state(), input_example=x[:5])
+    description, constants = export_model(model, pipeline, output="argmax", threshold=0.0)
+    run.log_model(constants, description, input_example=x[:5])
 
-The description follows ``mathflow.tracking.pyfunc_model``: one entry per layer, weights named as in
-``model.state_dict()`` (``"dense_1.weight"``). A non-sequential model (``GraphModel``) exports every
-node with its ``name`` and ``inputs``, and merge nodes as ``add`` / ``concat``.
-
-:func:`predict_with_model` gives what the logged pyfunc gives, computed by mathflow itself (the
-reference the tests compare the pyfunc against); :func:`load_run_model` and :func:`read_input` serve
-``mathflow predict``.
+The export is one program of primitive ops (:mod:`mathflow.export`): the pipeline's feature
+transforms, then every layer's own ``export``. :func:`predict_with_model` gives what the logged
+pyfunc gives, computed by mathflow itself (the reference the tests compare the pyfunc against);
+:func:`load_run_model` and :func:`read_input` serve ``mathflow predict``.
 """
 
 from __future__ import annotations
@@ -22,102 +19,20 @@ import numpy as np
 
 from mathflow.errors import MathflowError
 
-#: Layer types exported as they are (the pyfunc knows them by the same name, no options).
-_PLAIN = frozenset({"flatten", "global_avgpool2d", "sigmoid", "tanh", "relu", "gelu", "softplus", "identity"})
-
-
-def _activation(value: Any) -> Any:
-    """A layer's ``activation`` option as the pyfunc reads it (a name, a mapping or None)."""
-    if value is None or isinstance(value, (str, Mapping)):
-        return dict(value) if isinstance(value, Mapping) else value
-    return getattr(value, "registry_name", str(value))
-
-
-def layer_entry(layer: Any, prefix: str) -> dict[str, Any]:
-    """The pyfunc entry of one layer whose parameters are keyed ``<prefix><param>``."""
-    kind = str(getattr(layer, "registry_name", type(layer).__name__)).lower()
-    params = set(getattr(layer, "_param_names", [])) | set(getattr(layer, "_buffer_names", []))
-
-    def key(name: str) -> str | None:
-        return prefix + name if name in params else None
-
-    if kind == "dense":
-        return {
-            "type": "dense",
-            "weight": key("weight"),
-            "bias": key("bias"),
-            "activation": _activation(layer.activation),
-        }
-    if kind == "conv2d":
-        return {
-            "type": "conv2d",
-            "weight": key("weight"),
-            "bias": key("bias"),
-            "stride": int(layer.stride),
-            "padding": [int(p) for p in layer._pad],
-            "activation": _activation(layer.activation),
-        }
-    if kind in ("maxpool2d", "avgpool2d"):
-        return {"type": kind, "size": list(layer._size), "stride": list(layer._stride)}
-    if kind == "reshape":
-        return {"type": "reshape", "shape": [int(d) for d in layer.get_config()["shape"]]}
-    if kind == "dropout":
-        return {"type": "dropout"}
-    if kind == "batchnorm":
-        return {
-            "type": "batchnorm",
-            "mean": key("running_mean"),
-            "var": key("running_var"),
-            "gamma": key("gamma"),
-            "beta": key("beta"),
-            "eps": float(layer.eps),
-        }
-    if kind == "leaky_relu":
-        return {"type": "leaky_relu", "negative_slope": float(layer.negative_slope)}
-    if kind == "elu":
-        return {"type": "elu", "alpha": float(getattr(layer, "alpha", 1.0))}
-    if kind == "softmax":
-        return {"type": "softmax", "axis": int(getattr(layer, "axis", -1))}
-    if kind == "add":
-        return {"type": "add"}
-    if kind == "concat":
-        return {"type": "concat", "axis": int(layer.axis)}
-    if kind in _PLAIN:
-        return {"type": kind}
-    raise MathflowError(f"export: layer type {kind!r} cannot be exported to the NumPy model yet")
-
 
 def export_model(
     model: Any,
+    pipeline: Any = None,
     *,
-    input_shape: Any = None,
     output: str = "identity",
     threshold: float | None = None,
     classes: list[Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``(predictor_spec, weights)`` of a built ``Sequential`` or ``GraphModel``."""
-    weights = {k: np.asarray(v, dtype=np.float32) for k, v in model.state_dict().items()}
-    spec: dict[str, Any] = {"output": output, "dtype": "float32"}
-    if input_shape is not None:
-        spec["input_shape"] = [int(d) for d in input_shape]
-    if threshold is not None:
-        spec["threshold"] = float(threshold)
-    if classes:
-        spec["classes"] = list(classes)
-    nodes = getattr(model, "nodes", None)
-    if nodes is not None:  # a DAG of named layers
-        layers = []
-        for name, layer, inputs in nodes:
-            entry = layer_entry(layer, f"{name}.")
-            layers.append({**entry, "name": name, "inputs": list(inputs)})
-        spec["layers"] = layers
-        spec["output_node"] = model.output
-    else:
-        children = model.named_children() if hasattr(model, "named_children") else []
-        if not children:
-            children = [("", model)]
-        spec["layers"] = [layer_entry(layer, f"{key}." if key else "") for key, layer in children]
-    return spec, weights
+    """``(description, constants)`` of a built model (after ``pipeline``'s fitted feature transforms)."""
+    from mathflow.export.model import describe, export_program
+
+    program = export_program(model, pipeline)
+    return describe(program, output=output, threshold=threshold, classes=classes), dict(program.constants)
 
 
 def output_mode(task: str, loss: Any) -> tuple[str, float | None]:
@@ -136,7 +51,7 @@ def predict_with_model(model: Any, pipeline: Any, x: np.ndarray, spec: Mapping[s
     from mathflow.autodiff.mode import no_grad
     from mathflow.autodiff.tensor import Tensor
     from mathflow.backend import get_backend, to_numpy
-    from mathflow.tracking.pyfunc_model import postprocess
+    from mathflow.export.runtime import postprocess
 
     xt = pipeline.transform_x(np.asarray(x, dtype=np.float32))
     model.eval()
@@ -194,9 +109,26 @@ def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
         raise MathflowError(f"cannot load the model of run {run_id}: {first}") from None
 
 
+EXPORT_FORMATS = ("onnx",)
+
+
+def export_run(run_id: str, output: str | os.PathLike[str], fmt: str = "onnx", tracking_uri: str | None = None) -> str:
+    """Write the model logged by run ``run_id`` to ``output`` in ``fmt`` (``onnx``: checked by the
+    onnx checker); returns the path written."""
+    if fmt not in EXPORT_FORMATS:
+        raise MathflowError(f"unknown export format {fmt!r}", suggestion=f"use one of: {', '.join(EXPORT_FORMATS)}")
+    from mathflow.export.onnx import save_onnx
+    from mathflow.export.program import Program
+
+    logged = load_run_model(run_id, tracking_uri).unwrap_python_model()
+    program = Program.from_data(logged.description["program"], logged.constants)
+    return save_onnx(program, output)
+
+
 __all__ = [
+    "EXPORT_FORMATS",
     "export_model",
-    "layer_entry",
+    "export_run",
     "load_run_model",
     "output_mode",
     "predict_with_model",

@@ -254,6 +254,7 @@ class _LoggedProgress(ProgressReporter):
 
 
 def _select_backend(device: str, seed: int | None) -> Any:
+    """Make the ``device`` backend (seeded) the current one; raises when a GPU is asked for but absent."""
     from mathflow.backend import Backend, gpu_available, set_backend
 
     if device == "gpu" and not gpu_available():
@@ -265,10 +266,12 @@ def _select_backend(device: str, seed: int | None) -> Any:
 
 
 def _progress(logger: _MetricLogger, spec: Any) -> ProgressReporter:
+    """The progress display for ``spec``, logging each epoch's metrics before showing them."""
     return _LoggedProgress(make_progress(spec), logger)
 
 
 def _dataset_digest(x: np.ndarray, y: np.ndarray) -> str:
+    """A short SHA-256 of the arrays' dtypes, shapes and bytes (the MLflow dataset digest)."""
     h = hashlib.sha256()
     for arr in (x, y):
         a = np.ascontiguousarray(arr)
@@ -282,7 +285,35 @@ _SPLIT_CONTEXT = {"train": "training", "val": "validation", "test": "testing"}
 
 
 def _source_text(source: Any) -> str:
+    """A data source as text: a path as it is, a mapping as canonical JSON."""
     return source if isinstance(source, str) else json.dumps(source, sort_keys=True, default=str)
+
+
+@dataclass
+class _RunContext:
+    """The loaded pipeline and the MLflow run it is recorded in, shared by the steps of a run."""
+
+    spec: Any
+    compiled: Any
+    backend: Any
+    resolved: dict[str, Any]
+    digest: str
+    experiment: str
+    tracker: Any
+    run: Any
+
+
+@dataclass
+class _Training:
+    """The model, loss and trainer of a run; ``history`` and ``train_seconds`` once it has trained."""
+
+    model: Any
+    loss: Any
+    trainer: Any
+    logger: _MetricLogger
+    sparsity: bool
+    history: Any = None
+    train_seconds: float = 0.0
 
 
 def run_pipeline(
@@ -297,135 +328,211 @@ def run_pipeline(
     extra_tags: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Load, validate and compile ``path``, train it and record everything in MLflow."""
-    from mathflow.config import dump
-    from mathflow.pipeline import load_pipeline
-    from mathflow.tracking import Tracker
-    from mathflow.train import Trainer
+    ctx = _open_run(
+        path, overrides, device=device, tracking_uri=tracking_uri, experiment=experiment, extra_tags=extra_tags
+    )
+    with ctx.run:
+        _log_pipeline(ctx)
+        data = _prepare_data(ctx)
+        training = _build_training(ctx, "quiet" if quiet else progress)
+        _train(ctx, training, data)
+        final = _final_metrics(ctx, training, data)
+        _log_final_metrics(ctx.run, final, training.sparsity, len(training.history))
+        _log_artifacts(ctx.run, training, data)
+        result = _run_result(ctx, training, final)
+    return result
 
-    spec, compiled = load_pipeline(path, list(overrides))
+
+def _requested_device(device: str | None, spec: Any) -> str:
+    """The device asked for: ``device`` (checked) when given, else the pipeline's ``train.device``."""
     if device is not None and device not in ("cpu", "gpu", "auto"):
         raise MathflowError(f"--device must be cpu, gpu or auto, got {device!r}")
-    chosen = device or spec.train.device
+    return device or spec.train.device
+
+
+def _run_tags(spec: Any, chosen: str, extra_tags: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run's tags: pipeline name, requested device, the pipeline's own tags, then ``extra_tags``."""
+    tags = {"mathflow.pipeline_name": spec.name, "mathflow.device_request": chosen, **spec.tracking.tags}
+    tags.update(extra_tags or {})
+    return tags
+
+
+def _open_run(
+    path: str | os.PathLike[str],
+    overrides: Iterable[str],
+    *,
+    device: str | None,
+    tracking_uri: str | None,
+    experiment: str | None,
+    extra_tags: Mapping[str, Any] | None,
+) -> _RunContext:
+    """Load and compile the pipeline, select the backend and start its MLflow run (not entered yet)."""
+    from mathflow.pipeline import load_pipeline
+    from mathflow.tracking import Tracker
+
+    spec, compiled = load_pipeline(path, list(overrides))
+    chosen = _requested_device(device, spec)
     backend = _select_backend(chosen, spec.seed)
     resolved = resolved_pipeline(spec, compiled.base_dir, device)
     digest = config_hash(resolved)
     exp_name = experiment or spec.tracking.experiment
     tracker = Tracker(tracking_uri)
-    tags = {"mathflow.pipeline_name": spec.name, "mathflow.device_request": chosen, **spec.tracking.tags}
-    tags.update(extra_tags or {})
     run = tracker.start(
         exp_name,
         run_name=spec.tracking.run_name or spec.name,
-        tags=tags,
+        tags=_run_tags(spec, chosen, extra_tags),
         config_sha256=digest,
         pipeline_path=path,
         device=backend.device_name,
         description=spec.description,
     )
-    with run:
-        run.log_params(resolved)
-        run.log_text(dump(resolved), "pipeline.yaml")
-        run.log_text(node_table(compiled), "model_table.txt")
-
-        data = compiled.prepare_data()
-        train = data.splits["train"]
-        val = data.splits.get("val")
-        test = data.splits.get("test")
-        raw_train = data.raw.get("train", train)
-        source = resolved["data"]["source"]
-        profile = {"splits": {k: len(v) for k, v in data.splits.items()}, "task": train.task}
-        if spec.data.per_split:  # one input per split, each with its own source and context
-            for name, raw in data.raw.items():
-                run.log_input(
-                    str(getattr(raw, "name", "data")).split("[")[0],
-                    digest=_dataset_digest(raw.x, raw.y),
-                    source=_source_text(source[name]),
-                    features=raw.x,
-                    targets=raw.y,
-                    context=_SPLIT_CONTEXT[name],
-                    profile={**profile, "split": name},
-                )
-        else:
-            run.log_input(
-                str(getattr(raw_train, "name", "data")).split("[")[0],
-                digest=_dataset_digest(raw_train.x, raw_train.y),
-                source=_source_text(source),
-                features=raw_train.x,
-                targets=raw_train.y,
-                profile=profile,
-            )
-
-        backend.reseed(spec.seed)  # the initial weights depend on the seed alone
-        model = compiled.build_model()
-        loss = compiled.build_loss()
-        sparsity = any(r.type == "l1" or getattr(r, "type", "").startswith("elastic") for r in spec.regularizers)
-        tc = spec.train
-        logger = _MetricLogger(run, model, sparsity)
-        trainer = Trainer(
-            model,
-            loss,
-            compiled.build_optimizer,
-            regularizers=compiled.build_regularizers(),
-            metrics=list(spec.metrics),
-            schedule=compiled.build_schedule() if spec.schedule is not None else None,
-            clip_norm=tc.clip_norm,
-            clip_value=tc.clip_value,
-            early_stopping=tc.early_stopping.model_dump() if tc.early_stopping is not None else None,
-            seed=spec.seed,
-            backend=backend,
-            progress=_progress(logger, "quiet" if quiet else progress),
-        )
-        started = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by the trainer
-            history = trainer.fit(train, val, epochs=tc.epochs, batch_size=tc.batch_size, shuffle=tc.shuffle)
-        train_seconds = time.perf_counter() - started - logger.seconds
-        epochs_done = len(history)
-
-        final: dict[str, float] = {}
-        last = history[-1] if len(history) else {}
-        for key, value in dict(last).items():
-            if key not in ("epoch", "lr"):
-                final[key] = float(value)
-        if getattr(history, "restored_epoch", None) is not None and val is not None:
-            # early stopping put the best weights back: report what those weights give
-            for key, value in trainer.evaluate(val, max(tc.batch_size, 256)).items():
-                final[f"val_{key}"] = float(value)
-        if test is not None:
-            for key, value in trainer.evaluate(test, max(tc.batch_size, 256)).items():
-                final[f"test_{key}"] = float(value)
-        if sparsity:
-            final["weight_sparsity"] = weight_sparsity(model)
-        final["train_seconds"] = train_seconds
-        run.log_metrics(
-            {k: v for k, v in final.items() if k.startswith("test_") or k == "train_seconds"}, step=epochs_done
-        )
-        if sparsity:
-            run.log_metrics({"weight_sparsity": final["weight_sparsity"]}, step=epochs_done)
-
-        _log_artifacts(run, trainer, model, loss, data, history, compiled, test)
-        result = RunResult(
-            run_id=run.run_id,
-            experiment=exp_name,
-            experiment_id=run.experiment_id,
-            config_hash=digest,
-            tracking_uri=tracker.tracking_uri,
-            epochs=epochs_done,
-            steps=int(trainer.global_step),
-            train_seconds=train_seconds,
-            metrics=final,
-            model_uri=run.model_uri,
-            device=backend.device,
-            history=history,
-        )
-    return result
+    return _RunContext(spec, compiled, backend, resolved, digest, exp_name, tracker, run)
 
 
-def _log_artifacts(
-    run: Any, trainer: Any, model: Any, loss: Any, data: Any, history: Any, compiled: Any, test: Any
-) -> None:
-    from mathflow.predictor import export_model, output_mode
+def _log_pipeline(ctx: _RunContext) -> None:
+    """Log the resolved pipeline as params and as ``pipeline.yaml``, and the node table."""
+    from mathflow.config import dump
 
+    ctx.run.log_params(ctx.resolved)
+    ctx.run.log_text(dump(ctx.resolved), "pipeline.yaml")
+    ctx.run.log_text(node_table(ctx.compiled), "model_table.txt")
+
+
+def _prepare_data(ctx: _RunContext) -> Any:
+    """Read, split and transform the data, and log what was read as the run's input(s)."""
+    data = ctx.compiled.prepare_data()
+    _log_inputs(ctx, data)
+    return data
+
+
+def _dataset_input(raw: Any, source: Any, profile: dict[str, Any]) -> dict[str, Any]:
+    """The ``log_input`` arguments for the data set ``raw`` read from ``source``."""
+    return {
+        "dataset_name": str(getattr(raw, "name", "data")).split("[")[0],
+        "digest": _dataset_digest(raw.x, raw.y),
+        "source": _source_text(source),
+        "features": raw.x,
+        "targets": raw.y,
+        "profile": profile,
+    }
+
+
+def _log_inputs(ctx: _RunContext, data: Any) -> None:
+    """One MLflow input per split when each split has its own source, else the training data."""
     train = data.splits["train"]
+    source = ctx.resolved["data"]["source"]
+    profile = {"splits": {k: len(v) for k, v in data.splits.items()}, "task": train.task}
+    if ctx.spec.data.per_split:  # one input per split, each with its own source and context
+        for name, raw in data.raw.items():
+            inputs = _dataset_input(raw, source[name], {**profile, "split": name})
+            ctx.run.log_input(**inputs, context=_SPLIT_CONTEXT[name])
+    else:
+        ctx.run.log_input(**_dataset_input(data.raw.get("train", train), source, profile))
+
+
+def _uses_sparsity(spec: Any) -> bool:
+    """Whether a regularizer drives weights to zero (L1 or elastic net): then sparsity is logged."""
+    return any(r.type == "l1" or getattr(r, "type", "").startswith("elastic") for r in spec.regularizers)
+
+
+def _build_training(ctx: _RunContext, progress: Any) -> _Training:
+    """Seed, build the model and loss, and the trainer whose progress logs each epoch's metrics."""
+    from mathflow.train import Trainer
+
+    spec, compiled, tc = ctx.spec, ctx.compiled, ctx.spec.train
+    ctx.backend.reseed(spec.seed)  # the initial weights depend on the seed alone
+    model = compiled.build_model()
+    loss = compiled.build_loss()
+    sparsity = _uses_sparsity(spec)
+    logger = _MetricLogger(ctx.run, model, sparsity)
+    trainer = Trainer(
+        model,
+        loss,
+        compiled.build_optimizer,
+        regularizers=compiled.build_regularizers(),
+        metrics=list(spec.metrics),
+        schedule=compiled.build_schedule() if spec.schedule is not None else None,
+        clip_norm=tc.clip_norm,
+        clip_value=tc.clip_value,
+        early_stopping=tc.early_stopping.model_dump() if tc.early_stopping is not None else None,
+        seed=spec.seed,
+        backend=ctx.backend,
+        progress=_progress(logger, progress),
+    )
+    return _Training(model, loss, trainer, logger, sparsity)
+
+
+def _train(ctx: _RunContext, training: _Training, data: Any) -> None:
+    """Fit on the train split (validating on val); the time spent logging is not counted."""
+    tc = ctx.spec.train
+    train, val = data.splits["train"], data.splits.get("val")
+    started = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by the trainer
+        history = training.trainer.fit(train, val, epochs=tc.epochs, batch_size=tc.batch_size, shuffle=tc.shuffle)
+    training.train_seconds = time.perf_counter() - started - training.logger.seconds
+    training.history = history
+
+
+def _final_metrics(ctx: _RunContext, training: _Training, data: Any) -> dict[str, float]:
+    """The last epoch's metrics, val metrics of restored best weights, test metrics, sparsity, time."""
+    history, trainer = training.history, training.trainer
+    batch_size = max(ctx.spec.train.batch_size, 256)
+    val, test = data.splits.get("val"), data.splits.get("test")
+    final: dict[str, float] = {}
+    last = history[-1] if len(history) else {}
+    for key, value in dict(last).items():
+        if key not in ("epoch", "lr"):
+            final[key] = float(value)
+    if getattr(history, "restored_epoch", None) is not None and val is not None:
+        # early stopping put the best weights back: report what those weights give
+        for key, value in trainer.evaluate(val, batch_size).items():
+            final[f"val_{key}"] = float(value)
+    if test is not None:
+        for key, value in trainer.evaluate(test, batch_size).items():
+            final[f"test_{key}"] = float(value)
+    if training.sparsity:
+        final["weight_sparsity"] = weight_sparsity(training.model)
+    final["train_seconds"] = training.train_seconds
+    return final
+
+
+def _log_final_metrics(run: Any, final: dict[str, float], sparsity: bool, epochs_done: int) -> None:
+    """Log the test metrics and the training time (and the final sparsity) at ``step = epochs_done``."""
+    run.log_metrics({k: v for k, v in final.items() if k.startswith("test_") or k == "train_seconds"}, step=epochs_done)
+    if sparsity:
+        run.log_metrics({"weight_sparsity": final["weight_sparsity"]}, step=epochs_done)
+
+
+def _run_result(ctx: _RunContext, training: _Training, final: dict[str, float]) -> RunResult:
+    """The :class:`RunResult` of the finished run."""
+    return RunResult(
+        run_id=ctx.run.run_id,
+        experiment=ctx.experiment,
+        experiment_id=ctx.run.experiment_id,
+        config_hash=ctx.digest,
+        tracking_uri=ctx.tracker.tracking_uri,
+        epochs=len(training.history),
+        steps=int(training.trainer.global_step),
+        train_seconds=training.train_seconds,
+        metrics=final,
+        model_uri=ctx.run.model_uri,
+        device=ctx.backend.device,
+        history=training.history,
+    )
+
+
+def _log_artifacts(run: Any, training: _Training, data: Any) -> None:
+    """Log the weights, transforms, figures and the NumPy pyfunc model of the trained run."""
+    _log_state_files(run, training.model, data)
+    run.log_figure(learning_curves_figure(training.history), "learning_curves.png")
+    test = data.splits.get("test")
+    if data.splits["train"].task == "classification" and test is not None:
+        _log_confusion_matrix(run, training, data.splits["train"], test)
+    _log_pyfunc_model(run, training, data)
+
+
+def _log_state_files(run: Any, model: Any, data: Any) -> None:
+    """Log ``weights.npz`` (the model's state) and ``transforms.npz`` (the fitted data transforms)."""
     with tempfile.TemporaryDirectory(prefix="mathflow-run-") as tmp:
         weights_file = Path(tmp) / "weights.npz"
         state = model.state_dict()
@@ -435,20 +542,44 @@ def _log_artifacts(
         transforms_file = Path(tmp) / "transforms.npz"
         data.pipeline.save(transforms_file)
         run.log_artifact(transforms_file)
-    run.log_figure(learning_curves_figure(history), "learning_curves.png")
-    if train.task == "classification" and test is not None:
-        from mathflow.metrics import confusion_matrix
-        from mathflow.train import binary_threshold, classification_pair
 
-        out = trainer.predict(test)
-        y_true, y_pred = classification_pair(out, test.y, binary_threshold(loss))
-        k = train.num_classes or None
-        matrix = confusion_matrix(y_true, y_pred, num_classes=k)
-        run.log_figure(confusion_figure(np.asarray(matrix), train.class_names), "confusion_matrix.png")
-    mode, threshold = output_mode(train.task, loss)
-    spec, weights = export_model(model, output=mode, threshold=threshold)
+
+def _log_confusion_matrix(run: Any, training: _Training, train: Any, test: Any) -> None:
+    """Log the test confusion matrix figure of a classification run."""
+    from mathflow.metrics import confusion_matrix
+    from mathflow.train import binary_threshold, classification_pair
+
+    out = training.trainer.predict(test)
+    y_true, y_pred = classification_pair(out, test.y, binary_threshold(training.loss))
+    k = train.num_classes or None
+    matrix = confusion_matrix(y_true, y_pred, num_classes=k)
+    run.log_figure(confusion_figure(np.asarray(matrix), train.class_names), "confusion_matrix.png")
+
+
+def _log_pyfunc_model(run: Any, training: _Training, data: Any) -> None:
+    """Log the exported program (data transforms + model) as the NumPy pyfunc ``model`` with an
+    input example, and as ``model.onnx`` when the onnx extra is installed."""
+    from mathflow.predictor import export_model, output_mode
+
+    mode, threshold = output_mode(data.splits["train"].task, training.loss)
+    description, constants = export_model(training.model, data.pipeline, output=mode, threshold=threshold)
     example = data.raw["train"].x[:5] if "train" in data.raw else None
-    run.log_model(weights, spec, data.pipeline.state(), input_example=example)
+    run.log_model(constants, description, input_example=example)
+    _log_onnx(run, description, constants)
+
+
+def _log_onnx(run: Any, description: dict[str, Any], constants: dict[str, Any]) -> None:
+    """``model.onnx`` of the exported program, logged with the run when onnx is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        return
+    from mathflow.export.onnx import save_onnx
+    from mathflow.export.program import Program
+
+    with tempfile.TemporaryDirectory(prefix="mathflow-onnx-") as tmp:
+        path = save_onnx(Program.from_data(description["program"], constants), os.path.join(tmp, "model.onnx"))
+        run.log_artifact(path)
 
 
 # --------------------------------------------------------------------------------------------------

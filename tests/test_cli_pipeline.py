@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mathflow.pipeline import load_pipeline
-from mathflow.spec import schema_text
+from mathflow.schema import schema_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = sorted((ROOT / "pipelines").glob("*.yaml"))

@@ -14,7 +14,7 @@ from mathflow.compiler import BUILTIN, compile_pipeline, to_dot, to_mermaid
 from mathflow.compiler.model import GraphModel
 from mathflow.config import ConfigError, load_config
 from mathflow.pipeline import load_pipeline
-from mathflow.spec import validate_spec
+from mathflow.schema import validate_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = sorted((ROOT / "pipelines").glob("*.yaml"))

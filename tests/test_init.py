@@ -98,7 +98,6 @@ def test_layers_draw_from_the_seeded_backend():
         ("tanh", "glorot_uniform"),
         ("softmax", "glorot_uniform"),
         (None, "glorot_uniform"),
-        ("selu", "lecun_normal"),
     ],
 )
 def test_default_initializer_follows_the_activation(activation, expected):

@@ -10,7 +10,7 @@ import pytest
 import mathflow as mf
 from mathflow.autodiff.tensor import Tensor
 from mathflow.mathpipe.expr import FUNCTIONS, RESERVED, ExprError, parse, split_constraint
-from mathflow.mathpipe.spec import RESERVED_NAMES
+from mathflow.schema.math_pipeline import RESERVED_NAMES
 
 
 def t(value):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mathflow.compiler.checks import (
+    build_loss,
     check_loss,
     check_metrics,
     check_output_activation,
@@ -26,7 +27,7 @@ from mathflow.compiler.shapes import infer_shapes, make_layer
 from mathflow.compiler.structure import build_structure
 from mathflow.config.errors import IssueList
 from mathflow.config.loader import Document
-from mathflow.spec.pipeline import PipelineSpec
+from mathflow.schema.pipeline import PipelineSpec
 
 
 @dataclass
@@ -66,10 +67,7 @@ class CompiledPipeline:
         return build_model(self.graph, build=build)
 
     def build_loss(self) -> Any:
-        from mathflow.nn import LOSSES
-
-        loss = self.spec.loss
-        return LOSSES.get(loss.type)(**loss.model_dump(exclude={"type"}))  # type: ignore[attr-defined]
+        return build_loss(self.spec)
 
     def build_regularizers(self) -> list[Any]:
         from mathflow.nn import REGULARIZERS

@@ -3,136 +3,77 @@ the task, regularizers name existing layers, early stopping watches a logged val
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 from mathflow.compiler.data_info import DataInfo
-from mathflow.compiler.graph import Graph, show_shape
+from mathflow.compiler.graph import Graph
 from mathflow.config.errors import IssueList, suggest
 from mathflow.config.loader import Document
-from mathflow.spec.metrics import METRIC_TASKS
-from mathflow.spec.pipeline import PipelineSpec
+from mathflow.metrics import metric_task
+from mathflow.schema.pipeline import PipelineSpec
 
 
 def _loss_path(document: Document) -> tuple[str | int, ...]:
     return ("loss",)
 
 
-_SHAPE_ONLY = ("dropout", "flatten", "reshape", "identity")
+def build_loss(spec: PipelineSpec) -> Any:
+    """The loss object the ``loss`` section declares."""
+    from mathflow.nn import LOSSES
+
+    loss = spec.loss
+    return LOSSES.get(loss.type)(**loss.model_dump(exclude={"type"}))  # type: ignore[attr-defined]
 
 
-def final_activation(graph: Graph) -> tuple[str | None, int | None]:
-    """The non-linearity the model ends with (looking through dropout/flatten/reshape), and its line."""
+def final_activation(graph: Graph) -> tuple[Any, int | None]:
+    """The activation class the model ends with (looking through ``transparent`` layers such as
+    dropout, flatten and reshape), or None, and the line of the node that has it."""
+    from mathflow.nn import ACTIVATIONS, LAYERS
+
     name = graph.output
     while name in graph.nodes:
         node = graph[name]
-        if node.type in _SHAPE_ONLY and len(node.inputs) == 1:
+        layer = LAYERS.get(node.type)
+        if getattr(layer, "is_activation", False) and not layer.transparent:
+            return layer, node.line
+        if layer.transparent and len(node.inputs) == 1:
             name = node.inputs[0]
             continue
-        if node.type in ("sigmoid", "softmax", "relu", "tanh", "leaky_relu", "gelu", "elu", "softplus"):
-            return node.type, node.line
         activation = getattr(node.spec, "activation", None)
-        return (activation if activation not in (None, "identity", "linear") else None), node.line
+        found = ACTIVATIONS.get(activation) if activation is not None else None
+        return (found if found is not None and not found.transparent else None), node.line
     return None, None
 
 
+def _output_at(graph: Graph) -> str:
+    line = graph[graph.output].line if graph.output in graph.nodes else None
+    return f" (output layer '{graph.output}' at line {line})" if line else ""
+
+
 def check_output_activation(spec: PipelineSpec, graph: Graph, document: Document, issues: IssueList) -> None:
-    """Logit losses need raw scores; probability losses need a sigmoid."""
-    kind = spec.loss.type  # type: ignore[attr-defined]
-    act, line = final_activation(graph)
-    where = document.locate(_loss_path(document))
-    at = f" (line {line})" if line else ""
-    if kind == "cross_entropy" and act in ("softmax", "sigmoid"):
-        issues.add(
-            where,
-            f"cross_entropy takes raw scores (logits) and applies softmax itself; the model ends with {act}{at}",
-            hint=f"remove the final {act}",
-        )
-    elif kind == "binary_cross_entropy":
-        from_logits = spec.loss.from_logits  # type: ignore[attr-defined]
-        if from_logits and act == "sigmoid":
-            issues.add(
-                where,
-                f"binary_cross_entropy with from_logits: true takes raw scores; the model ends with sigmoid{at}",
-                hint="remove the sigmoid or set from_logits: false",
-            )
-        elif not from_logits and act != "sigmoid":
-            ends = f"ends with {act}" if act else "has no final sigmoid"
-            issues.add(
-                where,
-                f"binary_cross_entropy takes probabilities in (0, 1); the model {ends}{at}",
-                hint="end with a sigmoid activation or set from_logits: true",
-            )
+    """The loss against the model's final activation (``expects`` of the loss, ``output_range``
+    of the activation): logit losses need raw scores, probability losses a sigmoid."""
+    activation, line = final_activation(graph)
+    name = activation.registry_name if activation is not None else None
+    output_range = activation.output_range if activation is not None else None
+    problem = build_loss(spec).check_final_activation(name, output_range, f" (line {line})" if line else "")
+    if problem is not None:
+        issues.add(document.locate(_loss_path(document)), problem[0], hint=problem[1])
 
 
 def check_loss(spec: PipelineSpec, graph: Graph, info: DataInfo, document: Document, issues: IssueList) -> None:
-    """The loss against the data's task and the model's per-sample output shape."""
-    loss = spec.loss
-    kind = loss.type  # type: ignore[attr-defined]
-    where = document.locate(_loss_path(document))
-    out = graph.output_shape
-    if out is None:
+    """The loss against the data's task and the model's per-sample output shape (``check_fit``
+    of the loss)."""
+    if graph.output_shape is None:
         return
-    units = math.prod(out)
-    output_line = graph[graph.output].line if graph.output in graph.nodes else None
-    at = f" (output layer '{graph.output}' at line {output_line})" if output_line else ""
-    one_hot = info.task == "classification" and info.target_shape not in ((), (1,))
-
-    if loss.task == "regression":
-        if info.task != "regression" and not one_hot:
-            issues.add(
-                where,
-                f"{kind} is a regression loss but {info.describe()} has class labels",
-                hint="use cross_entropy (or binary_cross_entropy for 2 classes), or one_hot the targets",
-            )
-        elif tuple(out) != tuple(info.target_shape) and units != math.prod(info.target_shape or (1,)):
-            issues.add(
-                where,
-                f"{kind} compares the model output {show_shape(out)} with targets {show_shape(info.target_shape)}{at}",
-                hint=f"end the model with dense units {math.prod(info.target_shape or (1,))}",
-            )
-        return
-    if info.task != "classification":
-        issues.add(
-            where,
-            f"{kind} needs class labels, but {info.name} has a regression target",
-            hint="use mse, mae or huber",
-        )
-        return
-    classes = info.num_classes
-    if kind == "cross_entropy":
-        if len(out) != 1 or units != classes:
-            issues.add(
-                where,
-                f"cross_entropy needs one output unit per class: {info.describe()}, "
-                f"but the model outputs {show_shape(out)}{at}",
-                hint=f"end the model with dense units {classes}",
-            )
-    elif kind == "binary_cross_entropy":
-        if classes is not None and classes != 2 and not one_hot:
-            issues.add(
-                where,
-                f"binary_cross_entropy is for 2 classes, {info.describe()}",
-                hint="use cross_entropy",
-            )
-        elif units != 1 and not one_hot:
-            issues.add(
-                where,
-                f"binary_cross_entropy needs one output unit, the model outputs {show_shape(out)}{at}",
-                hint="end the model with dense units 1 (and a sigmoid, or from_logits: true)",
-            )
-    elif kind == "hinge":
-        ok = (units == 1 and classes == 2) or (len(out) == 1 and units == classes)
-        if not ok:
-            issues.add(
-                where,
-                f"hinge needs one score (2 classes) or one score per class: {info.describe()}, "
-                f"the model outputs {show_shape(out)}{at}",
-            )
+    problem = build_loss(spec).check_fit(tuple(graph.output_shape), info, _output_at(graph))
+    if problem is not None:
+        issues.add(document.locate(_loss_path(document)), problem[0], hint=problem[1])
 
 
 def check_metrics(spec: PipelineSpec, info: DataInfo, document: Document, issues: IssueList) -> None:
     for i, name in enumerate(spec.metrics):
-        task = METRIC_TASKS.get(name)
+        task = metric_task(name)
         if task is not None and task != info.task:
             issues.add(
                 document.locate_value(("metrics", i)),

@@ -14,7 +14,7 @@ from typing import Any
 from mathflow.config.errors import IssueList
 from mathflow.config.loader import Document
 from mathflow.errors import MathflowError
-from mathflow.spec.data import DataSection, SourceSpec
+from mathflow.schema.data import DataSection, SourceConfig
 
 #: name → (sample shape, task, classes) of the fixed built-in data sets.
 BUILTIN: dict[str, tuple[tuple[int, ...], str, int | None]] = {
@@ -50,7 +50,7 @@ def _source_path(document: Document, split: str | None = None) -> tuple[str | in
 
 
 def source_info(
-    source: SourceSpec, document: Document, issues: IssueList, seed: int | None, split: str | None = None
+    source: SourceConfig, document: Document, issues: IssueList, seed: int | None, split: str | None = None
 ) -> tuple[tuple[int, ...], str, int | None, tuple[int, ...]] | None:
     """(sample shape, task, classes, target shape) of the raw source, or None after an issue."""
     name = source.type  # type: ignore[attr-defined]
@@ -74,7 +74,7 @@ def source_info(
     return _file_info(source, document, issues, seed, split)
 
 
-def _file_info(source: SourceSpec, document: Document, issues: IssueList, seed: int | None, split: str | None) -> Any:
+def _file_info(source: SourceConfig, document: Document, issues: IssueList, seed: int | None, split: str | None) -> Any:
     base = os.path.dirname(document.path) or "."
     where = _source_path(document, split)
     missing = False

@@ -7,19 +7,7 @@ from typing import Any
 from mathflow.compiler import CompiledPipeline
 from mathflow.compiler.graph import INPUT
 from mathflow.errors import MathflowError
-from mathflow.spec.pipeline import PipelineSpec
-
-FAMILIES = (
-    "layers",
-    "activations",
-    "losses",
-    "regularizers",
-    "optimizers",
-    "schedules",
-    "datasets",
-    "transforms",
-    "metrics",
-)
+from mathflow.schema.pipeline import PipelineSpec
 
 
 def _console() -> Any:
@@ -56,41 +44,33 @@ def print_graph_table(file: str, spec: PipelineSpec, compiled: CompiledPipeline)
 
 
 def print_catalog(family: str | None) -> None:
-    """The components of ``family`` (or the family names when None) with their parameters."""
+    """The components of ``family`` (or the family names when None) with their parameters;
+    everything shown comes from the registries."""
     from rich.table import Table
 
-    from mathflow.spec import CATALOGS
-    from mathflow.spec.catalog import REQUIRED, describe_family, format_default
-    from mathflow.spec.layers import ACTIVATION_LAYERS, LAYER_SPECS
+    from mathflow.schema import registries
+    from mathflow.schema.catalog import REQUIRED, describe_family, format_default
 
     console = _console()
-    from mathflow.spec.metrics import METRIC_TASKS
-
-    sizes = {"activations": len(ACTIVATION_LAYERS), "metrics": len(METRIC_TASKS)}
+    families = registries()
     if family is None:
-        for name in FAMILIES:
-            size = sizes.get(name) or len(CATALOGS[name])
+        for name, registry in families.items():
+            size = len(registry.config_models() or registry.components())
             console.print(f"{name:<14} {size:>3} components   (mathflow list {name})")
         return
-    if family == "metrics":
-        table = Table(title="metrics", title_justify="left")
-        table.add_column("name", style="bold")
-        table.add_column("task")
-        for name, task in sorted(METRIC_TASKS.items()):
-            table.add_row(name, task)
-        console.print(table)
-        return
-    if family == "activations":
-        catalog = {k: LAYER_SPECS[k] for k in ACTIVATION_LAYERS}
-    elif family in CATALOGS:
-        catalog = CATALOGS[family]
-    else:
+    if family not in families:
         from mathflow.config.errors import suggest
 
-        guess = suggest(family, FAMILIES)
+        names = list(families)
+        guess = suggest(family, names)
         raise MathflowError(
-            f"unknown family {family!r}", suggestion=f"did you mean {guess!r}?" if guess else ", ".join(FAMILIES)
+            f"unknown family {family!r}", suggestion=f"did you mean {guess!r}?" if guess else ", ".join(names)
         )
+    registry = families[family]
+    if not registry.config_models():  # plain functions: metrics, initialisers
+        _print_functions(family, registry)
+        return
+    catalog = registry.catalog()
     table = Table(title=family, title_justify="left", show_lines=False)
     table.add_column("name", style="bold")
     table.add_column("parameters (default)")
@@ -104,3 +84,24 @@ def print_catalog(family: str | None) -> None:
         ]
         table.add_row(entry["name"], "\n".join(params) or "-", entry["description"])
     console.print(table)
+
+
+def _print_functions(family: str, registry: Any) -> None:
+    """A family of registered functions: name, aliases, task (metrics) and first docstring line."""
+    from rich.table import Table
+
+    table = Table(title=family, title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("aliases")
+    has_task = any(hasattr(fn, "task") for fn in registry.components())
+    if has_task:
+        table.add_column("task")
+    table.add_column("description")
+    for fn in registry.components():
+        aliases = [n for n, f in registry.items() if f is fn and n != fn.registry_name]
+        doc = (fn.__doc__ or "").strip().splitlines()
+        row = [fn.registry_name, ", ".join(aliases) or "-"]
+        if has_task:
+            row.append(getattr(fn, "task", "-"))
+        table.add_row(*row, doc[0] if doc else "")
+    _console().print(table)

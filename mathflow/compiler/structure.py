@@ -5,7 +5,7 @@ from __future__ import annotations
 from mathflow.compiler.graph import INPUT, Graph, Node
 from mathflow.config.errors import IssueList, suggest
 from mathflow.config.loader import Document
-from mathflow.spec.model import NODE_NAME, ModelSection
+from mathflow.schema.model import NODE_NAME, ModelSection
 
 
 def build_structure(model: ModelSection, document: Document, issues: IssueList) -> Graph | None:

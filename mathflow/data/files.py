@@ -74,6 +74,26 @@ def read_csv(
     if categorical not in CATEGORICAL_MODES:
         raise MathflowError(f"csv: categorical must be one of {', '.join(CATEGORICAL_MODES)}, not {categorical!r}")
     file = resolve_path(path, base_dir)
+    header, columns = _read_columns(file, delimiter)
+    target_name, feature_cols = _select_columns(file, header, target, features)
+    x, names = _encode_features(file, columns, feature_cols, categorical, categories)
+    y = _encode_target(file, target_name, columns[target_name], task)
+    return dataset_from_arrays(
+        x,
+        y,
+        task=task,
+        name=file.stem,
+        description=f"CSV file {file.name}, target {target_name!r}",
+        feature_names=names,
+        class_names=class_names,
+    )
+
+
+def _read_columns(file: Path, delimiter: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The header and the stripped values of each column; blank lines are skipped.
+
+    Raises when the file is empty, has no data rows, or a row's width differs from the header's.
+    """
     with _open_text(file) as handle:
         rows = [row for row in csv.reader(handle, delimiter=delimiter) if row and any(c.strip() for c in row)]
     if not rows:
@@ -86,7 +106,13 @@ def read_csv(
         if len(row) != len(header):
             raise MathflowError(f"csv {file}: row {i + 2} has {len(row)} fields, the header has {len(header)}")
     columns = {name: [row[j].strip() for row in body] for j, name in enumerate(header)}
+    return header, columns
 
+
+def _select_columns(
+    file: Path, header: list[str], target: str | None, features: Sequence[str] | None
+) -> tuple[str, list[str]]:
+    """The target column (default: the last) and the feature columns (default: all the others)."""
     target_name = header[-1] if target is None else target
     _require_column(file, target_name, header, "target column")
     feature_cols = [h for h in header if h != target_name] if features is None else list(features)
@@ -94,59 +120,69 @@ def read_csv(
         _require_column(file, name, header, "feature column")
     if not feature_cols:
         raise MathflowError(f"csv {file}: no feature columns besides the target {target_name!r}")
+    return target_name, feature_cols
 
+
+def _encode_features(
+    file: Path,
+    columns: dict[str, list[str]],
+    feature_cols: list[str],
+    categorical: str,
+    categories: Mapping[str, Sequence[str]] | None,
+) -> tuple[np.ndarray, list[str]]:
+    """The float32 feature matrix and the name of each of its columns."""
     blocks: list[np.ndarray] = []
     names: list[str] = []
     for name in feature_cols:
-        values = columns[name]
-        _check_missing(file, name, values)
-        numeric = _as_numbers(values)
-        if numeric is not None:
-            blocks.append(numeric[:, None])
-            names.append(name)
-            continue
-        cats = _categories(file, name, values, categories)
-        index = {c: i for i, c in enumerate(cats)}
-        codes = np.array([index[v] for v in values], dtype=np.int64)
-        if categorical == "ordinal":
-            blocks.append(codes.astype(np.float64)[:, None])
-            names.append(name)
-        else:
-            blocks.append(np.eye(len(cats), dtype=np.float64)[codes])
-            names.extend(f"{name}={c}" for c in cats)
+        block, block_names = _encode_column(file, name, columns[name], categorical, categories)
+        blocks.append(block)
+        names.extend(block_names)
     x = np.concatenate(blocks, axis=1).astype(np.float32)
+    return x, names
 
-    raw_target = columns[target_name]
+
+def _encode_column(
+    file: Path,
+    name: str,
+    values: list[str],
+    categorical: str,
+    categories: Mapping[str, Sequence[str]] | None,
+) -> tuple[np.ndarray, list[str]]:
+    """One feature column as a 2-D block: numbers as they are, categories one-hot or ordinal."""
+    _check_missing(file, name, values)
+    numeric = _as_numbers(values)
+    if numeric is not None:
+        return numeric[:, None], [name]
+    cats = _categories(file, name, values, categories)
+    index = {c: i for i, c in enumerate(cats)}
+    codes = np.array([index[v] for v in values], dtype=np.int64)
+    if categorical == "ordinal":
+        return codes.astype(np.float64)[:, None], [name]
+    return np.eye(len(cats), dtype=np.float64)[codes], [f"{name}={c}" for c in cats]
+
+
+def _encode_target(file: Path, target_name: str, raw_target: list[str], task: str | None) -> np.ndarray:
+    """The target values: text kept as strings (classification), numbers as float64."""
     _check_missing(file, target_name, raw_target)
     numeric_target = _as_numbers(raw_target)
     if numeric_target is None:
         if task == "regression":
             raise MathflowError(f"csv {file}: target {target_name!r} holds text, so it cannot be a regression target")
-        y: np.ndarray = np.asarray(raw_target)
-    else:
-        y = numeric_target
-        if task == "classification" and not np.all(y == np.round(y)):
-            raise MathflowError(
-                f"csv {file}: target {target_name!r} has non-integer values; use task: regression for them"
-            )
-    return dataset_from_arrays(
-        x,
-        y,
-        task=task,
-        name=file.stem,
-        description=f"CSV file {file.name}, target {target_name!r}",
-        feature_names=names,
-        class_names=class_names,
-    )
+        return np.asarray(raw_target)
+    if task == "classification" and not np.all(numeric_target == np.round(numeric_target)):
+        raise MathflowError(f"csv {file}: target {target_name!r} has non-integer values; use task: regression for them")
+    return numeric_target
 
 
 def _open_text(file: Path) -> IO[str]:
+    """The file opened as UTF-8 text (BOM skipped), gunzipped when it is gzip data."""
     if _is_gzip(file):
         return io.TextIOWrapper(gzip.open(file, "rb"), encoding="utf-8-sig", newline="")
     return open(file, encoding="utf-8-sig", newline="")
 
 
 def _require_column(file: Path, name: str, header: list[str], what: str) -> None:
+    """Raise, suggesting the closest header name, when ``name`` is not a column."""
     if name not in header:
         import difflib
 
@@ -156,12 +192,14 @@ def _require_column(file: Path, name: str, header: list[str], what: str) -> None
 
 
 def _check_missing(file: Path, column: str, values: list[str]) -> None:
+    """Raise on the first empty or NA-like value of ``column``, naming its line."""
     for i, v in enumerate(values):
         if v.lower() in _MISSING:
             raise MathflowError(f"csv {file}: missing value in column {column!r} on line {i + 2}")
 
 
 def _as_numbers(values: list[str]) -> np.ndarray | None:
+    """The values as float64 when every one parses as a number, else ``None``."""
     try:
         return np.array([float(v) for v in values], dtype=np.float64)
     except ValueError:
@@ -169,6 +207,7 @@ def _as_numbers(values: list[str]) -> np.ndarray | None:
 
 
 def _categories(file: Path, column: str, values: list[str], fixed: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """The categories of ``column``: the fixed ones (every value must be among them) or the sorted values."""
     if fixed is None or column not in fixed:
         return sorted(set(values))
     cats = [str(c) for c in fixed[column]]

@@ -14,15 +14,18 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from mathflow.data.dataset import Dataset, dataset_from_arrays
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
+from mathflow.schema.base import Component
+from mathflow.schema.types import NonNegativeFloat, PositiveInt, ShapeList, Task
 
-DATASETS: Registry[type[DataSource]] = Registry("dataset")
+DATASETS: Registry[type[DataSource]] = Registry("dataset", discover=("mathflow.data",))
 
 _REQUIRED = object()
 
@@ -85,18 +88,50 @@ def nonnegative_float(owner: str, name: str, value: Any) -> float:
     return float(value)
 
 
+class SourceConfig(Component):
+    """Base of data sources; ``path_fields`` name the parameters that are file paths."""
+
+    kind: ClassVar[str] = "generated"
+    path_fields: ClassVar[tuple[str, ...]] = ()
+
+
+class _BuiltinConfig(SourceConfig):
+    kind: ClassVar[str] = "builtin"
+
+
+class _FromConfig:
+    """A class attribute derived from the source's ``config_model``: its parameter defaults
+    (:data:`REQUIRED` where there is none) or its ``kind``."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __get__(self, obj: Any, owner: type[DataSource]) -> Any:
+        config = owner.config_model
+        if self.what == "kind":
+            return config.kind
+        return {key: _field_default(info) for key, info in config.params().items()}
+
+
+def _field_default(info: Any) -> Any:
+    if info.default_factory is not None:
+        return info.default_factory()
+    return _REQUIRED if info.is_required() else info.default
+
+
 class DataSource:
     """A named way to obtain a :class:`Dataset`.
 
-    Subclasses set ``kind`` (``builtin``, ``generated`` or ``file``), ``description`` and
-    ``defaults`` (a parameter without a usable default is marked :data:`REQUIRED`) and implement
-    :meth:`build`.
+    Subclasses set ``config_model`` (its ``type`` names the source; its fields are the
+    parameters with their defaults, ``kind`` and ``path_fields`` its metadata), a
+    ``description`` and implement :meth:`build`.
     """
 
     registry_name: ClassVar[str] = "?"
-    kind: ClassVar[str] = "generated"
+    config_model: ClassVar[type[SourceConfig]]
+    kind: ClassVar[str] = _FromConfig("kind")  # type: ignore[assignment]
     description: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
+    defaults: ClassVar[dict[str, Any]] = _FromConfig("defaults")  # type: ignore[assignment]
 
     def load(self, seed: int | None = 0, *, base_dir: str | os.PathLike[str] | None = None, **params: Any) -> Dataset:
         """The data set for ``seed`` and ``params`` (relative file paths resolve against ``base_dir``)."""
@@ -150,7 +185,6 @@ def describe_sources() -> list[dict[str, Any]]:
 
 
 class _SklearnSource(DataSource):
-    kind = "builtin"
     loader: ClassVar[str] = ""
     task: ClassVar[str] = "classification"
 
@@ -185,32 +219,67 @@ class _SklearnSource(DataSource):
         )
 
 
-@DATASETS.register("digits")
+class DigitsConfig(_BuiltinConfig):
+    """8×8 handwritten digits: 1797 samples, 64 features, 10 classes."""
+
+    type: Literal["digits"] = "digits"
+
+
+@DATASETS.register
 class Digits(_SklearnSource):
+    config_model = DigitsConfig
     description = "8×8 images of handwritten digits: 1797 samples, 64 pixel features (0–16), 10 classes"
     loader = "load_digits"
 
 
-@DATASETS.register("iris")
+class IrisConfig(_BuiltinConfig):
+    """Iris flowers: 150 samples, 4 features, 3 classes."""
+
+    type: Literal["iris"] = "iris"
+
+
+@DATASETS.register
 class Iris(_SklearnSource):
+    config_model = IrisConfig
     description = "Fisher's iris flowers: 150 samples, 4 features, 3 classes"
     loader = "load_iris"
 
 
-@DATASETS.register("wine")
+class WineConfig(_BuiltinConfig):
+    """Wine recognition: 178 samples, 13 features, 3 classes."""
+
+    type: Literal["wine"] = "wine"
+
+
+@DATASETS.register
 class Wine(_SklearnSource):
+    config_model = WineConfig
     description = "Wine recognition: 178 samples, 13 chemical features, 3 cultivars"
     loader = "load_wine"
 
 
-@DATASETS.register("breast_cancer")
+class BreastCancerConfig(_BuiltinConfig):
+    """Breast cancer: 569 samples, 30 features, 2 classes."""
+
+    type: Literal["breast_cancer"] = "breast_cancer"
+
+
+@DATASETS.register
 class BreastCancer(_SklearnSource):
+    config_model = BreastCancerConfig
     description = "Wisconsin breast cancer: 569 samples, 30 features, 2 classes (malignant, benign)"
     loader = "load_breast_cancer"
 
 
-@DATASETS.register("diabetes")
+class DiabetesConfig(_BuiltinConfig):
+    """Diabetes progression: 442 samples, 10 features, regression."""
+
+    type: Literal["diabetes"] = "diabetes"
+
+
+@DATASETS.register
 class Diabetes(_SklearnSource):
+    config_model = DiabetesConfig
     description = "Diabetes progression: 442 samples, 10 features, regression target of shape (1,)"
     loader = "load_diabetes"
     task = "regression"
@@ -249,10 +318,18 @@ def _noisy_pair(
     return x, y
 
 
-@DATASETS.register("moons")
+class MoonsConfig(SourceConfig):
+    """Two interleaving half circles (2 classes)."""
+
+    type: Literal["moons"] = "moons"
+    n: int = Field(200, ge=2)
+    noise: NonNegativeFloat = 0.1
+
+
+@DATASETS.register
 class Moons(DataSource):
+    config_model = MoonsConfig
     description = "two interleaving half circles in 2-D (2 classes)"
-    defaults: ClassVar[dict[str, Any]] = {"n": 200, "noise": 0.1}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
         n = positive_int("moons", "n", n, 2)
@@ -266,10 +343,19 @@ class Moons(DataSource):
         return _classification("moons", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}")
 
 
-@DATASETS.register("circles")
+class CirclesConfig(SourceConfig):
+    """A small circle inside a large one (2 classes)."""
+
+    type: Literal["circles"] = "circles"
+    n: int = Field(200, ge=2)
+    noise: NonNegativeFloat = 0.05
+    factor: float = Field(0.5, gt=0, lt=1)
+
+
+@DATASETS.register
 class Circles(DataSource):
+    config_model = CirclesConfig
     description = "a small circle inside a large one in 2-D (2 classes: outer 0, inner 1)"
-    defaults: ClassVar[dict[str, Any]] = {"n": 200, "noise": 0.05, "factor": 0.5}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any, factor: Any) -> Dataset:
         n = positive_int("circles", "n", n, 2)
@@ -286,10 +372,20 @@ class Circles(DataSource):
         return _classification("circles", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}, factor={factor}")
 
 
-@DATASETS.register("blobs")
+class BlobsConfig(SourceConfig):
+    """Gaussian clusters, one class per center."""
+
+    type: Literal["blobs"] = "blobs"
+    n: PositiveInt = 300
+    centers: PositiveInt = 3
+    features: PositiveInt = 2
+    std: NonNegativeFloat = 1.0
+
+
+@DATASETS.register
 class Blobs(DataSource):
+    config_model = BlobsConfig
     description = "isotropic Gaussian clusters, one class per center (centers drawn in [-10, 10]^features)"
-    defaults: ClassVar[dict[str, Any]] = {"n": 300, "centers": 3, "features": 2, "std": 1.0}
 
     def build(
         self, rng: np.random.Generator, base_dir: Any, *, n: Any, centers: Any, features: Any, std: Any
@@ -304,10 +400,19 @@ class Blobs(DataSource):
         return _classification("blobs", x, y, rng, centers, f"{self.description}; n={n}, centers={centers}, std={std}")
 
 
-@DATASETS.register("spirals")
+class SpiralsConfig(SourceConfig):
+    """Interleaved spiral arms, one class per arm."""
+
+    type: Literal["spirals"] = "spirals"
+    n: PositiveInt = 300
+    classes: int = Field(2, ge=2)
+    noise: NonNegativeFloat = 0.2
+
+
+@DATASETS.register
 class Spirals(DataSource):
+    config_model = SpiralsConfig
     description = "interleaved spiral arms in 2-D, one class per arm"
-    defaults: ClassVar[dict[str, Any]] = {"n": 300, "classes": 2, "noise": 0.2}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, classes: Any, noise: Any) -> Dataset:
         classes = positive_int("spirals", "classes", classes, 2)
@@ -325,10 +430,18 @@ class Spirals(DataSource):
         )
 
 
-@DATASETS.register("xor")
+class XorConfig(SourceConfig):
+    """Points labelled by the sign of x0·x1 (2 classes)."""
+
+    type: Literal["xor"] = "xor"
+    n: int = Field(200, ge=2)
+    noise: NonNegativeFloat = 0.1
+
+
+@DATASETS.register
 class Xor(DataSource):
+    config_model = XorConfig
     description = "points in [-1, 1]^2 labelled by the sign of x0·x1 (class 1 when the signs differ)"
-    defaults: ClassVar[dict[str, Any]] = {"n": 200, "noise": 0.1}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
         n = positive_int("xor", "n", n, 2)
@@ -339,10 +452,19 @@ class Xor(DataSource):
         return _classification("xor", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}")
 
 
-@DATASETS.register("regression")
+class RegressionConfig(SourceConfig):
+    """y = x·w + b + noise (regression)."""
+
+    type: Literal["regression"] = "regression"
+    n: PositiveInt = 200
+    features: PositiveInt = 4
+    noise: NonNegativeFloat = 0.1
+
+
+@DATASETS.register
 class LinearRegression(DataSource):
+    config_model = RegressionConfig
     description = "y = x·w + b + noise·ε with x, w, ε standard normal (regression target of shape (1,))"
-    defaults: ClassVar[dict[str, Any]] = {"n": 200, "features": 4, "noise": 0.1}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, features: Any, noise: Any) -> Dataset:
         n = positive_int("regression", "n", n)
@@ -363,10 +485,19 @@ class LinearRegression(DataSource):
         )
 
 
-@DATASETS.register("synthetic")
+class SyntheticConfig(SourceConfig):
+    """Standard-normal inputs of a declared shape with random labels."""
+
+    type: Literal["synthetic"] = "synthetic"
+    n: PositiveInt = 256
+    sample_shape: ShapeList = Field(default_factory=lambda: [3, 32, 32])
+    num_classes: PositiveInt = 10
+
+
+@DATASETS.register
 class Synthetic(DataSource):
+    config_model = SyntheticConfig
     description = "standard-normal inputs of a declared per-sample shape with uniform random labels (for benchmarks)"
-    defaults: ClassVar[dict[str, Any]] = {"n": 256, "sample_shape": [3, 32, 32], "num_classes": 10}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, sample_shape: Any, num_classes: Any) -> Dataset:
         n = positive_int("synthetic", "n", n)
@@ -393,20 +524,26 @@ class Synthetic(DataSource):
 # --------------------------------------------------------------------------- files
 
 
-@DATASETS.register("csv")
+class CsvConfig(SourceConfig):
+    """A CSV file with a header row (path relative to the pipeline file)."""
+
+    kind: ClassVar[str] = "file"
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)
+    type: Literal["csv"] = "csv"
+    path: str
+    target: str | None = None
+    task: Task | None = None
+    categorical: Literal["onehot", "ordinal"] = "onehot"
+    delimiter: str = ","
+    features: list[str] | None = None
+    class_names: list[str] | None = None
+    categories: dict[str, list[Any]] | None = None
+
+
+@DATASETS.register
 class CsvSource(DataSource):
-    kind = "file"
+    config_model = CsvConfig
     description = "a CSV file with a header row; categorical columns one-hot (or ordinal) encoded"
-    defaults: ClassVar[dict[str, Any]] = {
-        "path": _REQUIRED,
-        "target": None,
-        "task": None,
-        "categorical": "onehot",
-        "delimiter": ",",
-        "features": None,
-        "class_names": None,
-        "categories": None,
-    }
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, path: Any, **params: Any) -> Dataset:
         from mathflow.data.files import read_csv
@@ -414,17 +551,23 @@ class CsvSource(DataSource):
         return read_csv(path, base_dir=base_dir, **params)
 
 
-@DATASETS.register("npz")
+class NpzConfig(SourceConfig):
+    """Two arrays of a NumPy .npz archive."""
+
+    kind: ClassVar[str] = "file"
+    path_fields: ClassVar[tuple[str, ...]] = ("path",)
+    type: Literal["npz"] = "npz"
+    path: str
+    x_key: str = "x"
+    y_key: str = "y"
+    task: Task | None = None
+    class_names: list[str] | None = None
+
+
+@DATASETS.register
 class NpzSource(DataSource):
-    kind = "file"
+    config_model = NpzConfig
     description = "two arrays of a NumPy .npz archive (keys x_key and y_key)"
-    defaults: ClassVar[dict[str, Any]] = {
-        "path": _REQUIRED,
-        "x_key": "x",
-        "y_key": "y",
-        "task": None,
-        "class_names": None,
-    }
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, path: Any, **params: Any) -> Dataset:
         from mathflow.data.files import read_npz
@@ -432,11 +575,22 @@ class NpzSource(DataSource):
         return read_npz(path, base_dir=base_dir, **params)
 
 
-@DATASETS.register("npy")
+class NpyConfig(SourceConfig):
+    """A pair of NumPy .npy files."""
+
+    kind: ClassVar[str] = "file"
+    path_fields: ClassVar[tuple[str, ...]] = ("x", "y")
+    type: Literal["npy"] = "npy"
+    x: str
+    y: str
+    task: Task | None = None
+    class_names: list[str] | None = None
+
+
+@DATASETS.register
 class NpySource(DataSource):
-    kind = "file"
+    config_model = NpyConfig
     description = "a pair of NumPy .npy files: inputs x and targets y"
-    defaults: ClassVar[dict[str, Any]] = {"x": _REQUIRED, "y": _REQUIRED, "task": None, "class_names": None}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, x: Any, y: Any, **params: Any) -> Dataset:
         from mathflow.data.files import read_npy_pair
@@ -444,11 +598,21 @@ class NpySource(DataSource):
         return read_npy_pair(x, y, base_dir=base_dir, **params)
 
 
-@DATASETS.register("idx")
+class IdxConfig(SourceConfig):
+    """MNIST-format IDX files (images and labels)."""
+
+    kind: ClassVar[str] = "file"
+    path_fields: ClassVar[tuple[str, ...]] = ("images", "labels")
+    type: Literal["idx"] = "idx"
+    images: str
+    labels: str
+    class_names: list[str] | None = None
+
+
+@DATASETS.register
 class IdxSource(DataSource):
-    kind = "file"
+    config_model = IdxConfig
     description = "MNIST-format IDX files (gzipped or not): an images file and a labels file"
-    defaults: ClassVar[dict[str, Any]] = {"images": _REQUIRED, "labels": _REQUIRED, "class_names": None}
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, images: Any, labels: Any, **params: Any) -> Dataset:
         from mathflow.data.files import read_idx_pair

@@ -17,16 +17,20 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from mathflow.data.dataset import Dataset
 from mathflow.data.sources import REQUIRED, check_params, parse_spec
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry
+from mathflow.schema.base import Component, Flag
+from mathflow.schema.types import PositiveInt, ShapeList
 
-TRANSFORMS: Registry[type[Transform]] = Registry("transform")
+TRANSFORMS: Registry[type[Transform]] = Registry("transform", discover=("mathflow.data",))
 
 
 def _out_dtype(x: np.ndarray) -> np.dtype:
@@ -34,10 +38,37 @@ def _out_dtype(x: np.ndarray) -> np.dtype:
     return x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float32)
 
 
+def _components(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if isinstance(value, float) and 0.0 < value <= 1.0:
+        return value
+    raise PydanticCustomError(
+        "n_components",
+        "must be a count (integer ≥ 1) or a fraction of variance in (0, 1], got {got}",
+        {"got": repr(value)},
+    )
+
+
+#: PCA size: a number of axes, or the fraction of the variance to keep.
+Components = Annotated[
+    Any,
+    PlainValidator(_components),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "number", "exclusiveMinimum": 0, "maximum": 1}]}
+    ),
+]
+
+
+class TransformConfig(Component):
+    """Base of the transform config models."""
+
+
 class Transform:
     """Base class. Subclasses define ``fit_arrays``/``apply``, and list their fitted arrays in ``array_names``."""
 
     registry_name: ClassVar[str] = "?"
+    config_model: ClassVar[type[TransformConfig]]
     target: ClassVar[bool] = False  # True: acts on y instead of x
     array_names: ClassVar[tuple[str, ...]] = ()
 
@@ -105,6 +136,15 @@ class Transform:
         """The per-sample shape this transform produces from ``input_shape`` (default: unchanged)."""
         return tuple(input_shape)
 
+    def export(self, builder: Any, x: str) -> str:
+        """Append the fitted transform to ``builder`` (a :class:`mathflow.export.ProgramBuilder`) as
+        primitive ops reading ``x``; returns the output's name. Target transforms are not exported."""
+        raise NotImplementedError(f"transform {self.registry_name!r} has no export")
+
+    def export_array(self, builder: Any, name: str) -> str:
+        """The fitted array ``name`` as a constant of the exported program."""
+        return builder.constant(name, np.asarray(getattr(self, name)))
+
     def feature_names(self, names: list[str] | None) -> list[str] | None:
         """Names of the output features (default: kept when the count is unchanged)."""
         return names
@@ -125,12 +165,20 @@ class Transform:
         return f"{type(self).__name__}({args})"
 
 
-@TRANSFORMS.register("standardize", "standard")
+class StandardizeConfig(TransformConfig):
+    """x' = (x − μ) / σ per feature (fitted on the training split)."""
+
+    type: Literal["standardize", "standard"] = "standardize"
+
+
+@TRANSFORMS.register
 class Standardize(Transform):
     """x' = (x − μ) / σ per feature, with μ, σ (population std) from the training split.
 
     A feature with zero variance (σ ≤ 1e-12·max(1, |μ|)) is only centred: its σ is stored as 1.
     """
+
+    config_model = StandardizeConfig
 
     array_names = ("mean", "scale")
 
@@ -145,14 +193,27 @@ class Standardize(Transform):
         dt = _out_dtype(values)
         return ((values - self.mean.astype(dt)) / self.scale.astype(dt)).astype(dt, copy=False)
 
+    def export(self, builder: Any, x: str) -> str:
+        centred = builder.op("Sub", x, self.export_array(builder, "mean"))
+        return builder.op("Div", centred, self.export_array(builder, "scale"))
 
-@TRANSFORMS.register("minmax")
+
+class MinMaxConfig(TransformConfig):
+    """x' = (x − min) / (max − min) per feature."""
+
+    type: Literal["minmax"] = "minmax"
+    clip: Flag = False
+
+
+@TRANSFORMS.register
 class MinMax(Transform):
     """x' = (x − min) / (max − min) per feature, mapping the training range onto [0, 1].
 
     Constant features map to 0 (range stored as 1). Values outside the training range land
     outside [0, 1]; ``clip: true`` clips them.
     """
+
+    config_model = MinMaxConfig
 
     array_names = ("minimum", "range")
 
@@ -177,14 +238,28 @@ class MinMax(Transform):
         out = ((values - self.minimum.astype(dt)) / self.range.astype(dt)).astype(dt, copy=False)
         return np.clip(out, 0, 1) if self.clip else out
 
+    def export(self, builder: Any, x: str) -> str:
+        shifted = builder.op("Sub", x, self.export_array(builder, "minimum"))
+        out = builder.op("Div", shifted, self.export_array(builder, "range"))
+        return builder.op("Clip", out, min=0.0, max=1.0) if self.clip else out
 
-@TRANSFORMS.register("one_hot", "onehot")
+
+class OneHotConfig(TransformConfig):
+    """Targets: label k ↦ one-hot row of length C."""
+
+    type: Literal["one_hot", "onehot"] = "one_hot"
+    num_classes: PositiveInt | None = None
+
+
+@TRANSFORMS.register
 class OneHot(Transform):
     """Target transform: label k ↦ e_k ∈ {0, 1}^C (float32 rows).
 
     C is ``num_classes`` when given, else the data set's class count, else ``max(label) + 1``
     of the training labels.
     """
+
+    config_model = OneHotConfig
 
     target = True
     array_names = ("classes",)
@@ -233,7 +308,14 @@ class OneHot(Transform):
         return out
 
 
-@TRANSFORMS.register("pca")
+class PCAConfig(TransformConfig):
+    """Projection on the top principal axes (int: count; float in (0, 1]: variance fraction)."""
+
+    type: Literal["pca"] = "pca"
+    n_components: Components = 0.95
+
+
+@TRANSFORMS.register
 class PCA(Transform):
     """Projection on the top principal axes of the centred training matrix.
 
@@ -243,6 +325,8 @@ class PCA(Transform):
     x' = (x − μ)·V_kᵀ keeps k = ``n_components`` axes, or (float f in (0, 1]) the fewest axes
     whose ratios add up to at least f. Samples with more than one axis are flattened first.
     """
+
+    config_model = PCAConfig
 
     array_names = ("mean", "components", "explained_variance_ratio", "singular_values")
 
@@ -314,6 +398,11 @@ class PCA(Transform):
         dt = _out_dtype(values)
         return ((flat - self.mean.astype(dt)) @ self.components.T.astype(dt)).astype(dt, copy=False)
 
+    def export(self, builder: Any, x: str) -> str:
+        flat = builder.op("Flatten", x, axis=1)
+        centred = builder.op("Sub", flat, self.export_array(builder, "mean"))
+        return builder.op("MatMul", centred, builder.constant("components_t", np.asarray(self.components).T.copy()))
+
     def feature_names(self, names: list[str] | None) -> list[str] | None:
         return [f"pc{i + 1}" for i in range(self.components.shape[0])]
 
@@ -335,9 +424,19 @@ def _shape_list(shape: Any) -> tuple[int, ...]:
     return tuple(out)
 
 
-@TRANSFORMS.register("reshape")
+class ReshapeTransformConfig(TransformConfig):
+    """Reshape every sample, e.g. 64 → [1, 8, 8]."""
+
+    example = {"shape": [2, -1]}
+    type: Literal["reshape"] = "reshape"
+    shape: ShapeList
+
+
+@TRANSFORMS.register
 class Reshape(Transform):
     """Reshape every sample, e.g. 64 → [1, 8, 8] (one entry may be -1: inferred)."""
+
+    config_model = ReshapeTransformConfig
 
     def __init__(self, shape: Sequence[int]):
         super().__init__()
@@ -366,16 +465,30 @@ class Reshape(Transform):
     def apply(self, values: np.ndarray) -> np.ndarray:
         return values.reshape((len(values), *self.output_shape(values.shape[1:])))
 
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op("Reshape", x, shape=[0, *self.output_shape(self.input_shape)])
 
-@TRANSFORMS.register("flatten")
+
+class FlattenTransformConfig(TransformConfig):
+    """Flatten every sample to one axis."""
+
+    type: Literal["flatten"] = "flatten"
+
+
+@TRANSFORMS.register
 class Flatten(Transform):
     """Flatten every sample to one axis: (n, d₁, ..., d_k) → (n, d₁·...·d_k)."""
+
+    config_model = FlattenTransformConfig
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         return (int(np.prod(tuple(input_shape), dtype=np.int64)),)
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         return values.reshape(len(values), -1)
+
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op("Flatten", x, axis=1)
 
 
 def make_transform(spec: Any) -> Transform:

@@ -27,8 +27,8 @@ import mathflow.functional as F
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import LinAlgError
 from mathflow.mathpipe.problem import MathProblem
-from mathflow.mathpipe.spec import AnalyzeSpec
 from mathflow.mathpipe.variables import DTYPE, VariableSet, plain
+from mathflow.schema.math_pipeline import AnalyzeSpec
 
 
 def convexity(eigenvalues: np.ndarray) -> str:

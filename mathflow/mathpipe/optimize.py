@@ -27,9 +27,10 @@ import numpy as np
 import mathflow as mf
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import MathflowError
-from mathflow.mathpipe.problem import MathProblem
-from mathflow.mathpipe.spec import OptimizeSpec
+from mathflow.mathpipe.expr import Expression
+from mathflow.mathpipe.problem import Constraint, MathProblem
 from mathflow.mathpipe.variables import DTYPE, VariableSet, plain
+from mathflow.schema.math_pipeline import OptimizeSpec
 
 #: Per-entry variable metrics are logged for variables of at most this many entries.
 MAX_LOGGED_ENTRIES = 16
@@ -172,99 +173,166 @@ def second_order(hessian: np.ndarray, n: int) -> tuple[str, list[float]]:
     return _classify(eigenvalues, tol), [float(v) for v in eigenvalues]
 
 
-def run_newton(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
-    """Newton's method on the stationarity system ∇f + Σλᵢ∇gᵢ = 0, g = 0 (see the module docstring)."""
-    from mathflow.functional import concat, reshape
+@dataclass
+class _LagrangeSystem:
+    """The unknowns z = (x, λ) of a problem and its Lagrangian L(z) (see the module docstring).
 
-    spec = problem.spec
-    assert isinstance(spec, OptimizeSpec) and problem.objective is not None
-    objective = problem.objective
-    constraints = problem.constraints
-    variables = VariableSet(spec.variables)
-    n = variables.size
+    ``n`` is the number of variable entries, ``m`` that of constraint residuals (set on creation).
+    """
 
-    def residuals(z: Tensor) -> Tensor | None:
-        if not constraints:
+    objective: Expression
+    constraints: list[Constraint]
+    variables: VariableSet
+    n: int = field(init=False)
+    m: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Count the unknowns and build ∇_z L and ∇²_z L."""
+        self.n = self.variables.size
+        g0 = self.residuals(Tensor(self.variables.flat()))
+        self.m = 0 if g0 is None else int(g0.size)
+        self._gradient = mf.grad(self.lagrangian)
+        self._hessian = mf.hessian(self.lagrangian)
+
+    def residuals(self, z: Tensor) -> Tensor | None:
+        """gᵢ = rhsᵢ − lhsᵢ of every constraint at ``z``, flattened into one vector (None without any)."""
+        from mathflow.functional import concat, reshape
+
+        if not self.constraints:
             return None
-        env = variables.env(z)
+        env = self.variables.env(z)
         parts = []
-        for c in constraints:
+        for c in self.constraints:
             g = c.evaluate(env)
             g = g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=DTYPE))
             parts.append(reshape(g, (-1,)))
         return concat(parts) if len(parts) > 1 else parts[0]
 
-    start = Tensor(variables.flat())
-    g0 = residuals(start)
-    m = 0 if g0 is None else int(g0.size)
+    def lagrangian(self, z: Tensor) -> Tensor:
+        """L(z) = f(x) + Σᵢ λᵢ gᵢ(x), a scalar Tensor."""
+        from mathflow.functional import reshape
 
-    def lagrangian(z: Tensor) -> Tensor:
-        env = variables.env(z)
-        f = objective.evaluate(env)
+        env = self.variables.env(z)
+        f = self.objective.evaluate(env)
         f = f if isinstance(f, Tensor) else Tensor(np.asarray(f, dtype=DTYPE))
         f = reshape(f, ())
-        if m:
-            g = residuals(z)
+        if self.m:
+            g = self.residuals(z)
             assert g is not None
-            f = f + (z[n:] * g).sum()
+            f = f + (z[self.n :] * g).sum()
         return f
 
-    gradient = mf.grad(lagrangian)
-    hessian = mf.hessian(lagrangian)
+    def gradient_at(self, z: np.ndarray) -> np.ndarray:
+        """∇_z L at ``z`` as float64."""
+        return np.asarray(self._gradient(Tensor(z.copy())).numpy(), dtype=np.float64)
 
-    def objective_value(z: np.ndarray) -> float:
+    def hessian_at(self, z: np.ndarray) -> np.ndarray:
+        """∇²_z L at ``z`` (the KKT matrix) as float64."""
+        return np.asarray(self._hessian(Tensor(z.copy())).numpy(), dtype=np.float64)
+
+    def objective_value(self, z: np.ndarray) -> float:
+        """f at the x part of ``z``, without recording a graph."""
         with mf.no_grad():
-            return _scalar(objective.evaluate(variables.env(Tensor(z[:n].copy()))))
+            return _scalar(self.objective.evaluate(self.variables.env(Tensor(z[: self.n].copy()))))
 
-    z = np.concatenate([variables.flat(), np.zeros(m, dtype=DTYPE)])
-    trace = Trace()
-    step = 0
-    converged = False
-    residual = math.inf
-    h = np.zeros((n + m, n + m))
+
+@dataclass
+class _NewtonState:
+    """Where Newton's iteration stands: the point z, its residual ‖∇_z L‖ and Hessian, the trace."""
+
+    z: np.ndarray
+    hessian: np.ndarray
+    trace: Trace = field(default_factory=Trace)
+    step: int = 0
+    converged: bool = False
+    residual: float = math.inf
+
+
+def _newton_iterate(system: _LagrangeSystem, spec: OptimizeSpec) -> _NewtonState:
+    """Newton steps from the starting point (λ = 0) until ‖∇_z L‖ ≤ tolerance, a non-finite
+    residual or ``spec.steps`` steps; every point visited is recorded in the trace."""
+    n, m = system.n, system.m
+    z = np.concatenate([system.variables.flat(), np.zeros(m, dtype=DTYPE)])
+    state = _NewtonState(z=z, hessian=np.zeros((n + m, n + m)))
     while True:
-        grad = np.asarray(gradient(Tensor(z.copy())).numpy(), dtype=np.float64)
-        residual = float(np.linalg.norm(grad))
-        value = objective_value(z)
-        extra = {"residual": residual, **{f"lambda.{i}": float(z[n + i]) for i in range(min(m, MAX_LOGGED_ENTRIES))}}
-        trace.record(variables, z[:n].copy(), value, extra)
-        h = np.asarray(hessian(Tensor(z.copy())).numpy(), dtype=np.float64)
-        if not math.isfinite(residual):
+        grad = system.gradient_at(state.z)
+        state.residual = float(np.linalg.norm(grad))
+        _record_newton_point(system, state)
+        state.hessian = system.hessian_at(state.z)
+        if not math.isfinite(state.residual):
             break
-        if residual <= spec.tolerance:
-            converged = True
+        if state.residual <= spec.tolerance:
+            state.converged = True
             break
-        if step == spec.steps:
+        if state.step == spec.steps:
             break
-        try:
-            delta = np.linalg.solve(h, -grad)
-        except np.linalg.LinAlgError:
-            delta = np.linalg.lstsq(h, -grad, rcond=None)[0]
-        t = 1.0
-        while t > 1e-6:
-            trial = z + t * delta
-            trial_grad = np.asarray(gradient(Tensor(trial.copy())).numpy(), dtype=np.float64)
-            if np.isfinite(trial_grad).all() and np.linalg.norm(trial_grad) < residual:
-                break
-            t *= 0.5
-        z = z + t * delta
-        step += 1
-    if not converged and residual > max(spec.tolerance, 1e-6) * 1e3:
+        delta = _newton_direction(state.hessian, grad)
+        t = _line_search(system, state.z, delta, state.residual)
+        state.z = state.z + t * delta
+        state.step += 1
+    return state
+
+
+def _record_newton_point(system: _LagrangeSystem, state: _NewtonState) -> None:
+    """Append the current point to the trace: f, x, the residual and the first multipliers."""
+    n, m, z = system.n, system.m, state.z
+    value = system.objective_value(z)
+    extra = {"residual": state.residual, **{f"lambda.{i}": float(z[n + i]) for i in range(min(m, MAX_LOGGED_ENTRIES))}}
+    state.trace.record(system.variables, z[:n].copy(), value, extra)
+
+
+def _newton_direction(hessian: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Δz solving ∇²_z L · Δz = −∇_z L (least squares when the matrix is singular)."""
+    try:
+        return np.linalg.solve(hessian, -grad)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(hessian, -grad, rcond=None)[0]
+
+
+def _line_search(system: _LagrangeSystem, z: np.ndarray, delta: np.ndarray, residual: float) -> float:
+    """The step length t: 1, halved while ‖∇_z L(z + tΔz)‖ is not below ``residual`` (down to 1e-6)."""
+    t = 1.0
+    while t > 1e-6:
+        trial = z + t * delta
+        trial_grad = system.gradient_at(trial)
+        if np.isfinite(trial_grad).all() and np.linalg.norm(trial_grad) < residual:
+            break
+        t *= 0.5
+    return t
+
+
+def _require_stationary(spec: OptimizeSpec, state: _NewtonState) -> None:
+    """Raise when the iteration stopped far from a stationary point."""
+    if not state.converged and state.residual > max(spec.tolerance, 1e-6) * 1e3:
         raise MathflowError(
-            f"Newton's method did not reach a stationary point in {spec.steps} steps (residual {residual:.3g})",
+            f"Newton's method did not reach a stationary point in {spec.steps} steps (residual {state.residual:.3g})",
             suggestion="try another starting point in 'variables' or more 'steps'",
         )
-    kind, curvature = second_order(h, n)
+
+
+def _newton_result(spec: OptimizeSpec, system: _LagrangeSystem, state: _NewtonState) -> dict[str, Any]:
+    """The JSON-ready result: solution, residual, kind of stationary point, multipliers, warning."""
+    kind, curvature = second_order(state.hessian, system.n)
     method = spec.method_name if spec.method is not None else "lagrange"
-    result = _result(method, spec, variables, trace, step, converged)
-    result.update(residual=residual, stationary_point=kind, curvature=curvature)
-    if m:
-        result["multipliers"] = [float(v) for v in z[n:]]
+    result = _result(method, spec, system.variables, state.trace, state.step, state.converged)
+    result.update(residual=state.residual, stationary_point=kind, curvature=curvature)
+    if system.m:
+        result["multipliers"] = [float(v) for v in state.z[system.n :]]
         result["convention"] = "L = f + sum_i lambda_i * (rhs_i - lhs_i) for each constraint 'lhs_i = rhs_i'"
     wanted = "maximum" if spec.goal == "maximize" else "minimum"
     if kind in ("maximum", "minimum") and kind != wanted:
         result["warning"] = f"the stationary point found is a {kind}, not a {wanted}"
-    return result, trace
+    return result
+
+
+def run_newton(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
+    """Newton's method on the stationarity system ∇f + Σλᵢ∇gᵢ = 0, g = 0 (see the module docstring)."""
+    spec = problem.spec
+    assert isinstance(spec, OptimizeSpec) and problem.objective is not None
+    system = _LagrangeSystem(problem.objective, problem.constraints, VariableSet(spec.variables))
+    state = _newton_iterate(system, spec)
+    _require_stationary(spec, state)
+    return _newton_result(spec, system, state), state.trace
 
 
 def solve(problem: MathProblem) -> tuple[dict[str, Any], Trace]:

@@ -4,7 +4,7 @@
     problem.spec          # OptimizeSpec / AnalyzeSpec
     problem.objective     # Expression (optimize) / problem.function (analyze)
 
-Pydantic errors are translated by the pipeline DSL's :class:`~mathflow.spec.errors.Translator`;
+Pydantic errors are translated by the pipeline DSL's :class:`~mathflow.schema.errors.Translator`;
 expression errors point into the expression (the column of the value plus the offset of the
 offending token, when the expression sits on one line).
 """
@@ -21,12 +21,12 @@ from pydantic import TypeAdapter, ValidationError
 from mathflow.config import ConfigError, Document, Issue, IssueList, Location, load_config
 from mathflow.config.errors import suggest
 from mathflow.mathpipe.expr import ExprError, Expression, parse, split_constraint
-from mathflow.mathpipe.spec import KINDS, METHOD_TAGS, AnalyzeSpec, MathSpec, OptimizeSpec
-from mathflow.spec import _FAMILIES
-from mathflow.spec.errors import Translator
+from mathflow.schema.errors import Translator
+from mathflow.schema.math_pipeline import KINDS, METHOD_TAGS, AnalyzeSpec, MathSpec, OptimizeSpec
+from mathflow.schema.pipeline_io import families
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(MathSpec)
-_MATH_FAMILIES = {**_FAMILIES, METHOD_TAGS: "method"}
+_MATH_FAMILIES = {**families(), METHOD_TAGS: "method"}
 
 
 @dataclass
@@ -241,7 +241,7 @@ def _check_analyze(document: Document, spec: AnalyzeSpec, issues: IssueList) -> 
     _names(document, ("function",), function, spec.at, issues)
     around = spec.taylor.around if spec.taylor is not None else None
     if around is not None:
-        from mathflow.mathpipe.spec import _shape_of
+        from mathflow.schema.math_pipeline import _shape_of
 
         for name in around:
             if name not in spec.at:

@@ -20,7 +20,7 @@ from typing import Any
 
 from mathflow.config import dump
 from mathflow.mathpipe.problem import MathProblem, load_problem, read_kind
-from mathflow.mathpipe.spec import KINDS, AnalyzeSpec, OptimizeSpec
+from mathflow.schema.math_pipeline import KINDS, AnalyzeSpec, OptimizeSpec
 
 
 def is_math_pipeline(path: str | os.PathLike[str]) -> bool:

@@ -81,3 +81,13 @@ __all__ = [
     "layer_from_config",
     "layer_to_config",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Any registered layer, loss or regularizer by its class name (``nn.SiLU``), so a component
+    added as a new module is public without being listed here."""
+    for registry in (LAYERS, LOSSES, REGULARIZERS):
+        for component in registry.components():
+            if getattr(component, "__name__", None) == name:
+                return component
+    raise AttributeError(f"module 'mathflow.nn' has no attribute {name!r}")

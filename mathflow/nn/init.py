@@ -26,12 +26,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 
 from mathflow.errors import MathflowError
-from mathflow.registry import Registry
+from mathflow.registry import Registry, RegistryName
 
 Shape = tuple[int, ...]
 
@@ -41,6 +41,9 @@ class Initializer(Protocol):
 
 
 INITIALIZERS: Registry[Callable[..., Any]] = Registry("initializer")
+
+#: A pipeline field naming an initialiser (validated against :data:`INITIALIZERS`).
+InitializerName = Annotated[str, RegistryName(INITIALIZERS)]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -138,21 +141,14 @@ def lecun_uniform(shape: Shape, fan_in: int, fan_out: int, rng: Any, dtype: Any)
 
 
 # ----------------------------------------------------------------------------- choosing one
-_RELU_FAMILY = {"relu", "leaky_relu", "elu", "gelu", "softplus"}
-_SELU_LIKE = {"selu"}
-
-
 def default_initializer(activation: str | None) -> str:
-    """The kernel initialiser that suits ``activation``.
+    """The kernel initialiser that suits ``activation``: its ``init_family`` (He for the ReLU
+    family, LeCun for self-normalising units, Glorot uniform for sigmoid, tanh, softmax, linear)."""
+    from mathflow.nn.layer import ACTIVATIONS
 
-    He (Kaiming) for the ReLU family, LeCun for self-normalising (SELU-like) units,
-    Glorot (Xavier) uniform for sigmoid, tanh, softmax and linear outputs.
-    """
-    if activation in _RELU_FAMILY:
-        return "he_uniform"
-    if activation in _SELU_LIKE:
-        return "lecun_normal"
-    return "glorot_uniform"
+    if activation is None or activation not in ACTIVATIONS:
+        return "glorot_uniform"
+    return ACTIVATIONS.get(activation).init_family  # type: ignore[attr-defined]
 
 
 InitSpec = str | dict | Callable[..., Any]
@@ -190,6 +186,7 @@ def _get(name: str, what: str) -> Callable[..., Any]:
 
 __all__ = [
     "INITIALIZERS",
+    "InitializerName",
     "Initializer",
     "default_initializer",
     "glorot_normal",

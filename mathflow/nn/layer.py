@@ -16,21 +16,36 @@ import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor, as_tensor
 from mathflow.backend import array_module, get_backend, to_numpy
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.nn.parameter import Parameter
-from mathflow.registry import Registry
+from mathflow.registry import Registry, RegistryName
+from mathflow.schema.base import Component
 
 Shape = tuple[int, ...]
 InputShape = Shape | list[Shape]
 
-LAYERS: Registry[type[Layer]] = Registry("layer")
-ACTIVATIONS: Registry[type[Layer]] = Registry("activation")
+#: Every layer; its modules are those of :mod:`mathflow.nn.layers`.
+LAYERS: Registry[type[Layer]] = Registry("layer", discover=("mathflow.nn.layers",))
+#: The layers usable as ``activation:`` of another layer (``is_activation``), aliases included.
+ACTIVATIONS: Registry[type[Layer]] = LAYERS.view("activation", lambda cls: getattr(cls, "is_activation", False))
+
+#: A pipeline field naming an activation (validated against :data:`ACTIVATIONS`).
+ActivationName = Annotated[str, RegistryName(ACTIVATIONS)]
+
+
+class LayerConfig(Component):
+    """Base of the layer config models. ``name`` names the node (default: type and position)."""
+
+    #: True for layers that take several inputs (graph models only).
+    merge: ClassVar[bool] = False
+    name: str | None = Field(None, description="node name (sequential models); unique, no dots")
 
 
 @dataclass(frozen=True)
@@ -63,8 +78,15 @@ class Layer:
     """
 
     registry_name: ClassVar[str] = "layer"
+    #: The pipeline entry of this layer (its ``type`` literal names the layer).
+    config_model: ClassVar[type[LayerConfig]]
     #: True for layers that take a list of inputs (Add, Concat).
     multi_input: ClassVar[bool] = False
+    #: True for layers that only move or keep values at inference (dropout, flatten, reshape,
+    #: identity): checks look through them for the model's final activation.
+    transparent: ClassVar[bool] = False
+    #: A per-sample input shape the layer accepts (docs and contract tests); a list for merges.
+    example_input: ClassVar[Any] = (4,)
 
     def __init__(self, *, name: str | None = None):
         if name is not None and (not isinstance(name, str) or not name or "." in name):
@@ -134,6 +156,18 @@ class Layer:
             self.output_shape(shape)
             self._checked_shape = shape
         return self.forward(x)
+
+    # ------------------------------------------------------------------ export
+    def export(self, builder: Any, x: Any) -> str:
+        """Append this layer's inference computation to ``builder`` (a
+        :class:`mathflow.export.ProgramBuilder`) as primitive ops reading ``x`` (a value name, or
+        a list of names for multi-input layers); returns the name of the output value."""
+        raise NotImplementedError(f"{type(self).__name__} has no export")
+
+    def export_state(self, builder: Any, name: str) -> str:
+        """The parameter or buffer ``name`` of this layer as a constant of the exported program."""
+        value = getattr(self, name)
+        return builder.constant(name, to_numpy(value.data if isinstance(value, Tensor) else value))
 
     # ------------------------------------------------------------------ training mode
     def train(self, mode: bool = True) -> Layer:
@@ -376,6 +410,8 @@ def fmt_shape(shape: Sequence[int]) -> str:
 
 __all__ = [
     "ACTIVATIONS",
+    "ActivationName",
+    "LayerConfig",
     "BufferSpec",
     "LAYERS",
     "Layer",

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import get_backend
@@ -20,8 +22,17 @@ from mathflow.errors import MathflowError
 from mathflow.functional.arithmetic import abs as _abs
 from mathflow.functional.reduce import sum as _sum
 from mathflow.registry import Registry
+from mathflow.schema.base import Component, Flag
+from mathflow.schema.types import NonNegativeFloat
 
 REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
+
+
+class RegularizerConfig(Component):
+    """Base: which parameters are penalised (weights only unless ``include_bias``; ``layers`` by name)."""
+
+    include_bias: Flag = False
+    layers: list[str] | None = Field(None, description="only parameters of these named layers")
 
 
 def _strength(owner: str, arg: str, value: Any) -> float:
@@ -34,6 +45,9 @@ class Regularizer:
     """Base class: selects the parameters, sums the per-parameter penalty."""
 
     registry_name: ClassVar[str] = "regularizer"
+    config_model: ClassVar[type[RegularizerConfig]]
+    #: True when the penalty drives weights to exactly zero (L1-like): runs then log the sparsity.
+    sparsifies: ClassVar[bool] = False
 
     def __init__(self, include_bias: bool = False, layers: Sequence[str] | None = None):
         self.include_bias = bool(include_bias)
@@ -117,9 +131,34 @@ def _named(params: Any) -> list[tuple[str | None, Tensor]]:
     return pairs
 
 
-@REGULARIZERS.register("l1")
+class L1Config(RegularizerConfig):
+    """R(w) = λ Σ |w|."""
+
+    type: Literal["l1"] = "l1"
+    lam: NonNegativeFloat = Field(0.01, alias="lambda")
+
+
+class L2Config(RegularizerConfig):
+    """R(w) = λ Σ w²."""
+
+    type: Literal["l2"] = "l2"
+    lam: NonNegativeFloat = Field(0.01, alias="lambda")
+
+
+class ElasticNetConfig(RegularizerConfig):
+    """R(w) = λ₁ Σ |w| + λ₂ Σ w²."""
+
+    type: Literal["elastic_net"] = "elastic_net"
+    l1: NonNegativeFloat = 0.01
+    l2: NonNegativeFloat = 0.01
+
+
+@REGULARIZERS.register
 class L1(Regularizer):
     """R(w) = λ Σᵢ |wᵢ|; ∂R/∂w = λ sign(w)."""
+
+    config_model = L1Config
+    sparsifies = True
 
     def __init__(self, lam: float = 0.01, include_bias: bool = False, layers: Sequence[str] | None = None):
         super().__init__(include_bias, layers)
@@ -129,9 +168,11 @@ class L1(Regularizer):
         return _sum(_abs(w)) * self.lam
 
 
-@REGULARIZERS.register("l2")
+@REGULARIZERS.register
 class L2(Regularizer):
     """R(w) = λ Σᵢ wᵢ² (no ½); ∂R/∂w = 2λ w."""
+
+    config_model = L2Config
 
     def __init__(self, lam: float = 0.01, include_bias: bool = False, layers: Sequence[str] | None = None):
         super().__init__(include_bias, layers)
@@ -141,9 +182,12 @@ class L2(Regularizer):
         return _sum(w * w) * self.lam
 
 
-@REGULARIZERS.register("elastic_net")
+@REGULARIZERS.register
 class ElasticNet(Regularizer):
     """R(w) = λ₁ Σᵢ |wᵢ| + λ₂ Σᵢ wᵢ²."""
+
+    config_model = ElasticNetConfig
+    sparsifies = True
 
     def __init__(
         self,

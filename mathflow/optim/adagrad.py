@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from mathflow.optim.optimizer import OPTIMIZERS, Optimizer, _Slot, check_nonnegative, check_positive
+from mathflow.optim.optimizer import (
+    OPTIMIZERS,
+    Optimizer,
+    OptimizerConfig,
+    _Slot,
+    check_nonnegative,
+    check_positive,
+)
+from mathflow.schema.types import NonNegativeFloat, PositiveFloat
 
 
-@OPTIMIZERS.register("adagrad")
+class AdagradConfig(OptimizerConfig):
+    """Scaled by the accumulated squared gradients."""
+
+    type: Literal["adagrad"] = "adagrad"
+    eps: PositiveFloat = 1e-10
+    initial_accumulator_value: NonNegativeFloat = 0.0
+
+
+@OPTIMIZERS.register
 class Adagrad(Optimizer):
     """Adagrad, as ``torch.optim.Adagrad`` (without ``lr_decay``):
 
@@ -18,6 +34,7 @@ class Adagrad(Optimizer):
     ``initial_accumulator_value`` (0). Default ε = 1e-10.
     """
 
+    config_model = AdagradConfig
     hyper_names = ("eps", "weight_decay", "initial_accumulator_value")
     state_names = ("sum",)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -11,14 +11,35 @@ from mathflow.errors import MathflowError
 from mathflow.optim.optimizer import (
     OPTIMIZERS,
     Optimizer,
+    OptimizerConfig,
     _Slot,
     check_nonnegative,
     check_positive,
     check_unit_interval,
 )
+from mathflow.schema.base import Flag
+from mathflow.schema.types import NonNegativeFloat, PositiveFloat, UnitInterval
 
 
-@OPTIMIZERS.register("adam")
+class AdamConfig(OptimizerConfig):
+    """Adam with bias correction; ``weight_decay`` is added to the gradient."""
+
+    type: Literal["adam"] = "adam"
+    lr: PositiveFloat = 1e-3
+    beta1: UnitInterval = 0.9
+    beta2: UnitInterval = 0.999
+    eps: PositiveFloat = 1e-8
+    bias_correction: Flag = True
+
+
+class AdamWConfig(AdamConfig):
+    """Adam with decoupled weight decay."""
+
+    type: Literal["adamw"] = "adamw"  # type: ignore[assignment]
+    weight_decay: NonNegativeFloat = 0.01
+
+
+@OPTIMIZERS.register
 class Adam(Optimizer):
     """Adam, as the spec writes it, with bias correction on by default:
 
@@ -36,6 +57,8 @@ class Adam(Optimizer):
     With bias correction the step is computed as η√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε√(1−β₂ᵗ)), the
     same number as η m̂/(√v̂ + ε) with one pass fewer over the arrays.
     """
+
+    config_model = AdamConfig
 
     hyper_names = ("beta1", "beta2", "eps", "weight_decay", "bias_correction")
     state_names = ("m", "v")
@@ -118,7 +141,7 @@ class Adam(Optimizer):
         w -= tmp
 
 
-@OPTIMIZERS.register("adamw")
+@OPTIMIZERS.register
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
 
@@ -129,6 +152,7 @@ class AdamW(Adam):
     Defaults λ = 0.01, β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
     """
 
+    config_model = AdamWConfig
     coupled_decay = False
 
     def __init__(

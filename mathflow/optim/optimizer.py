@@ -22,9 +22,18 @@ from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import array_module, to_numpy
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry
+from mathflow.schema.base import Component
+from mathflow.schema.types import NonNegativeFloat, PositiveFloat
 
 #: Every optimizer by the name a pipeline uses (``sgd``, ``adam``, ...).
-OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer", discover=("mathflow.optim",))
+
+
+class OptimizerConfig(Component):
+    """Base: every optimizer has a learning rate lr > 0 and an L2 ``weight_decay`` ≥ 0."""
+
+    lr: PositiveFloat = 0.01
+    weight_decay: NonNegativeFloat = 0.0
 
 
 class _Slot:
@@ -52,6 +61,7 @@ class Optimizer:
     """
 
     registry_name: ClassVar[str] = "optimizer"
+    config_model: ClassVar[type[OptimizerConfig]]
     state_names: ClassVar[tuple[str, ...]] = ()
     hyper_names: ClassVar[tuple[str, ...]] = ()
     #: How many scratch buffers of each parameter's shape ``_update`` may use.

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from mathflow.optim.optimizer import (
     OPTIMIZERS,
     Optimizer,
+    OptimizerConfig,
     _Slot,
     check_nonnegative,
     check_positive,
     check_unit_interval,
 )
+from mathflow.schema.types import PositiveFloat, UnitInterval
 
 
-@OPTIMIZERS.register("rmsprop")
+class RMSPropConfig(OptimizerConfig):
+    """Scaled by a running mean of squared gradients."""
+
+    type: Literal["rmsprop"] = "rmsprop"
+    rho: UnitInterval = 0.99
+    eps: PositiveFloat = 1e-8
+
+
+@OPTIMIZERS.register
 class RMSProp(Optimizer):
     """RMSProp, as ``torch.optim.RMSprop`` with ``alpha = ρ``:
 
@@ -24,6 +34,7 @@ class RMSProp(Optimizer):
     with g = ∇L (+ λW when ``weight_decay`` λ > 0). Defaults ρ = 0.99, ε = 1e-8.
     """
 
+    config_model = RMSPropConfig
     hyper_names = ("rho", "eps", "weight_decay")
     state_names = ("square_avg",)
 

@@ -14,19 +14,63 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
+from mathflow.schema.base import Component, component_union
+from mathflow.schema.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 #: Every schedule by the name a pipeline uses (``cosine``, ``warmup``, ...).
-SCHEDULES: Registry[type[Schedule]] = Registry("schedule")
+SCHEDULES: Registry[type[Schedule]] = Registry("schedule", discover=("mathflow.optim",))
+
+
+class ConstantConfig(Component):
+    """ηₜ = η₀."""
+
+    type: Literal["constant"] = "constant"
+
+
+class StepConfig(Component):
+    """ηₜ = η₀ · γ^⌊t / step_size⌋."""
+
+    example = {"step_size": 2}
+    type: Literal["step"] = "step"
+    step_size: PositiveInt
+    gamma: PositiveFloat = 0.1
+
+
+class ExponentialConfig(Component):
+    """ηₜ = η₀ · γᵗ."""
+
+    example = {"gamma": 0.9}
+    type: Literal["exponential"] = "exponential"
+    gamma: PositiveFloat
+
+
+class CosineConfig(Component):
+    """Cosine annealing from η₀ to ``eta_min`` over ``t_max`` steps."""
+
+    example = {"t_max": 10}
+    type: Literal["cosine"] = "cosine"
+    t_max: PositiveInt
+    eta_min: NonNegativeFloat = 0.0
+
+
+class WarmupConfig(Component):
+    """Linear warm-up over ``warmup_steps``, then the ``after`` schedule (default constant)."""
+
+    example = {"warmup_steps": 2}
+    type: Literal["warmup"] = "warmup"
+    warmup_steps: NonNegativeInt
+    after: component_union("schedule", [ConstantConfig, StepConfig, ExponentialConfig, CosineConfig]) | None = None  # type: ignore[valid-type]
 
 
 class Schedule:
     """Base class: ``lr_at(step, base_lr)`` gives the learning rate at ``step`` (0, 1, 2, ...)."""
 
     registry_name: ClassVar[str] = "schedule"
+    config_model: ClassVar[type[Component]]
 
     def lr_at(self, step: int, base_lr: float) -> float:
         raise NotImplementedError
@@ -86,18 +130,22 @@ def _positive(owner: str, name: str, value: Any) -> float:
     return number
 
 
-@SCHEDULES.register("constant")
+@SCHEDULES.register
 class ConstantSchedule(Schedule):
     """ηₜ = η₀ for every step."""
+
+    config_model = ConstantConfig
 
     def lr_at(self, step: int, base_lr: float) -> float:
         self._check_step(step)
         return float(base_lr)
 
 
-@SCHEDULES.register("step")
+@SCHEDULES.register
 class StepSchedule(Schedule):
     """ηₜ = η₀ · γ^⌊t / step_size⌋: multiply by γ every ``step_size`` steps (as ``torch`` StepLR)."""
+
+    config_model = StepConfig
 
     def __init__(self, step_size: int, gamma: float = 0.1):
         self.step_size = _int_at_least("step", "step_size", step_size, 1)
@@ -111,9 +159,11 @@ class StepSchedule(Schedule):
         return {"name": self.registry_name, "step_size": self.step_size, "gamma": self.gamma}
 
 
-@SCHEDULES.register("exponential")
+@SCHEDULES.register
 class ExponentialSchedule(Schedule):
     """ηₜ = η₀ · γᵗ (as ``torch`` ExponentialLR)."""
+
+    config_model = ExponentialConfig
 
     def __init__(self, gamma: float):
         self.gamma = _positive("exponential", "gamma", gamma)
@@ -125,12 +175,14 @@ class ExponentialSchedule(Schedule):
         return {"name": self.registry_name, "gamma": self.gamma}
 
 
-@SCHEDULES.register("cosine")
+@SCHEDULES.register
 class CosineSchedule(Schedule):
     """ηₜ = η_min + (η₀ − η_min) · (1 + cos(π · min(t, T)/T)) / 2 with T = ``t_max``.
 
     Equals ``torch`` CosineAnnealingLR for t ≤ T; after T the rate stays at η_min.
     """
+
+    config_model = CosineConfig
 
     def __init__(self, t_max: int, eta_min: float = 0.0):
         self.t_max = _int_at_least("cosine", "t_max", t_max, 1)
@@ -146,7 +198,7 @@ class CosineSchedule(Schedule):
         return {"name": self.registry_name, "t_max": self.t_max, "eta_min": self.eta_min}
 
 
-@SCHEDULES.register("warmup")
+@SCHEDULES.register
 class WarmupSchedule(Schedule):
     """Linear warm-up over ``warmup_steps`` steps, then the wrapped schedule ``after``:
 
@@ -156,6 +208,8 @@ class WarmupSchedule(Schedule):
     ``after`` is a Schedule, a registered name, or a dict ``{"name": ..., **parameters}``;
     it defaults to the constant schedule.
     """
+
+    config_model = WarmupConfig
 
     def __init__(self, warmup_steps: int, after: Schedule | str | Mapping[str, Any] | None = None):
         self.warmup_steps = _int_at_least("warmup", "warmup_steps", warmup_steps, 0)

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from mathflow.errors import MathflowError
 from mathflow.optim.optimizer import (
     OPTIMIZERS,
     Optimizer,
+    OptimizerConfig,
     _Slot,
     check_nonnegative,
     check_unit_interval,
 )
+from mathflow.schema.base import Flag
+from mathflow.schema.types import UnitInterval
 
 
-@OPTIMIZERS.register("gd", "sgd")
+class GradientDescentConfig(OptimizerConfig):
+    """θ ← θ − lr·g, with optional (Nesterov) momentum (``gd`` is the same)."""
+
+    type: Literal["sgd", "gd"] = "sgd"
+    momentum: UnitInterval = 0.0
+    nesterov: Flag = False
+
+
+class MomentumConfig(OptimizerConfig):
+    """Heavy-ball momentum."""
+
+    type: Literal["momentum"] = "momentum"
+    momentum: UnitInterval = 0.9
+
+
+class NesterovConfig(OptimizerConfig):
+    """Nesterov accelerated gradient."""
+
+    type: Literal["nesterov"] = "nesterov"
+    momentum: UnitInterval = 0.9
+
+
+@OPTIMIZERS.register
 class GradientDescent(Optimizer):
     """Gradient descent, W ← W − η∇L.
 
@@ -37,6 +62,7 @@ class GradientDescent(Optimizer):
     which equals ``torch.optim.SGD(nesterov=True)`` for a constant η.
     """
 
+    config_model = GradientDescentConfig
     hyper_names = ("momentum", "nesterov", "weight_decay")
 
     def __init__(
@@ -105,17 +131,21 @@ class GradientDescent(Optimizer):
 SGD = GradientDescent
 
 
-@OPTIMIZERS.register("momentum")
+@OPTIMIZERS.register
 class Momentum(GradientDescent):
     """Gradient descent with momentum (spec form): v ← γv + η∇L; W ← W − v, γ = 0.9 by default."""
+
+    config_model = MomentumConfig
 
     def __init__(self, params: Any, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(params, lr, momentum=momentum, nesterov=False, weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register("nesterov")
+@OPTIMIZERS.register
 class Nesterov(GradientDescent):
     """Nesterov momentum: v ← γv + η∇L; W ← W − (γv + η∇L), γ = 0.9 by default."""
+
+    config_model = NesterovConfig
 
     def __init__(self, params: Any, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(params, lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)

@@ -1,13 +1,10 @@
 """MLflow tracking for mathflow runs: the only package that talks to MLflow.
 
 MLflow is imported lazily, inside functions: ``import mathflow.tracking`` stays fast and works
-without touching MLflow. The pyfunc model class lives in ``mathflow.tracking.pyfunc_model``
-(which does import MLflow) and is reachable here as ``MathflowNumpyModel`` on first access.
+without touching MLflow. The logged model is the NumPy interpreter :mod:`mathflow.export.runtime`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from mathflow.tracking.flatten import flatten, flatten_params
 from mathflow.tracking.run import TrackedRun, Tracker, error_reason, git_info, new_figure, standard_tags
@@ -25,7 +22,6 @@ from mathflow.tracking.store import (
 )
 
 __all__ = [
-    "MathflowNumpyModel",
     "RunRow",
     "TrackedRun",
     "Tracker",
@@ -47,9 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MathflowNumpyModel":
-        from mathflow.tracking.pyfunc_model import MathflowNumpyModel
 
-        return MathflowNumpyModel
-    raise AttributeError(f"module 'mathflow.tracking' has no attribute {name!r}")

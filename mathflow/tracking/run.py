@@ -4,7 +4,7 @@
     with tracker.start("digits", run_name="mlp", config_sha256=sha, pipeline_path="pipelines/x.yaml") as run:
         run.log_params(config)                # nested → dotted keys
         run.log_metrics({"loss": 0.3}, step=1)
-        run.log_model(weights, spec, transforms_state, input_example=x[:5])
+        run.log_model(constants, description, input_example=x[:5])
 
 Leaving the ``with`` block normally marks the run FINISHED; an exception marks it FAILED and records
 the one-line reason in the tag ``mathflow.error``; Ctrl-C marks it KILLED. What was logged stays.
@@ -437,20 +437,20 @@ class TrackedRun:
     # -- model -------------------------------------------------------------------------------
     def log_model(
         self,
-        weights: Mapping[str, Any],
-        predictor_spec: Mapping[str, Any],
-        transforms_state: Mapping[str, Any] | list[Any] | None = None,
+        constants: Mapping[str, Any],
+        description: Mapping[str, Any],
         input_example: Any = None,
         *,
         name: str = MODEL_NAME,
         registered_model_name: str | None = None,
     ) -> str:
-        """Log the trained model as a NumPy-only pyfunc (see ``pyfunc_model``); returns ``runs:/<id>/<name>``.
+        """Log the trained model as a NumPy-only pyfunc (:mod:`mathflow.export.runtime`); returns
+        ``runs:/<id>/<name>``.
 
-        ``weights`` maps names to arrays, ``predictor_spec`` describes the forward pass
-        (``{"layers": [...], "output": ..., "input_shape": ...}``), ``transforms_state`` is the fitted
-        input pipeline (``Pipeline.state()``). The forward pass is run once on ``input_example`` first, so a
-        description that does not fit its weights fails here, not at serving time.
+        ``description`` is ``model.json`` (the exported program and its output mode, see
+        :func:`mathflow.export.model.describe`), ``constants`` the program's arrays. The program is
+        run once on ``input_example`` first, so a description that does not fit its arrays fails
+        here, not at serving time.
         """
         import inspect
 
@@ -458,22 +458,20 @@ class TrackedRun:
         import mlflow.pyfunc
         import numpy as np
 
-        from mathflow.tracking import pyfunc_model
+        from mathflow.export import runtime
 
         self._check_open("log_model")
-        arrays = {str(k): np.asarray(_to_numpy(v)) for k, v in weights.items()}
-        spec = dict(predictor_spec)
+        arrays = {str(k): np.asarray(_to_numpy(v)) for k, v in constants.items()}
         example = None
         if input_example is not None:
+            dtype = np.dtype(description.get("dtype", "float32"))
             example = np.asarray(_to_numpy(input_example))
             if example.ndim >= 1 and len(example) > INPUT_EXAMPLE_ROWS:
                 example = example[:INPUT_EXAMPLE_ROWS]
             if np.issubdtype(example.dtype, np.floating):
-                example = example.astype(np.dtype(spec.get("dtype", "float32")))
+                example = example.astype(dtype)
             try:
-                typed = {k: v.astype(np.dtype(spec.get("dtype", "float32"))) for k, v in arrays.items()}
-                norm = pyfunc_model.normalize_transforms_state(transforms_state)
-                pyfunc_model.predict_array(spec, typed, norm, example)
+                runtime.predict_array(description, arrays, example)
             except (ValueError, KeyError, TypeError) as exc:
                 raise MathflowError(
                     f"log_model: the model description does not run on the input example: {exc}"
@@ -486,12 +484,12 @@ class TrackedRun:
         log_params = inspect.signature(mlflow.pyfunc.log_model).parameters
         where = {"name": name} if "name" in log_params else {"artifact_path": name}
         with tempfile.TemporaryDirectory(prefix="mathflow-model-") as tmp:
-            files = pyfunc_model.write_artifacts(tmp, arrays, spec, transforms_state)
+            files = runtime.write_artifacts(tmp, arrays, description)
             with warnings.catch_warnings(), quiet_loggers("mlflow.pyfunc", "mlflow.models"):
                 warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
                 warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\..*")
                 self.model_info = mlflow.pyfunc.log_model(
-                    python_model=pyfunc_model.__file__,
+                    python_model=runtime.__file__,
                     artifacts=files,
                     input_example=example,
                     pip_requirements=requirements,

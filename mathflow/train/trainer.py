@@ -36,7 +36,7 @@ from mathflow.backend import Backend, get_backend, set_backend, to_numpy, using
 from mathflow.data.batching import batches, num_batches
 from mathflow.errors import MathflowError
 from mathflow.metrics import METRICS
-from mathflow.nn.losses import Hinge, Loss, get_loss
+from mathflow.nn.losses import Loss, get_loss
 from mathflow.optim.clip import clip_grad_norm, clip_grad_value
 from mathflow.optim.optimizer import Optimizer, check_positive
 from mathflow.optim.schedules import Schedule, build_schedule
@@ -106,7 +106,7 @@ def _make_metrics(specs: Iterable[Any] | str | None) -> list[_Metric]:
 
 def binary_threshold(loss: Any) -> float:
     """The decision threshold of a one-unit output: 0 on logits (``expects == "logits"``, hinge), else 0.5."""
-    if isinstance(loss, Hinge) or getattr(loss, "expects", "values") == "logits":
+    if getattr(loss, "expects", "values") == "logits":
         return 0.0
     return 0.5
 

@@ -1,6 +1,16 @@
-"""The layer library, one module per group; importing it registers every layer."""
+"""The layer library: one module per layer (or small group of layers).
 
-from mathflow.nn.layers.activations import (
+Every module of this package is imported here, which registers its layers in
+:data:`mathflow.nn.LAYERS`; a new layer is a new module, and nothing else names it.
+"""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+from mathflow.nn.layers.activations import (  # noqa: E402
     ELU,
     GELU,
     Activation,
@@ -12,14 +22,14 @@ from mathflow.nn.layers.activations import (
     Softplus,
     Tanh,
 )
-from mathflow.nn.layers.container import Sequential
-from mathflow.nn.layers.conv import Conv2D
-from mathflow.nn.layers.dense import Dense
-from mathflow.nn.layers.dropout import Dropout
-from mathflow.nn.layers.merge import Add, Concat
-from mathflow.nn.layers.normalization import BatchNorm
-from mathflow.nn.layers.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from mathflow.nn.layers.shape import Flatten, Reshape
+from mathflow.nn.layers.container import Sequential  # noqa: E402
+from mathflow.nn.layers.conv import Conv2D  # noqa: E402
+from mathflow.nn.layers.dense import Dense  # noqa: E402
+from mathflow.nn.layers.dropout import Dropout  # noqa: E402
+from mathflow.nn.layers.merge import Add, Concat  # noqa: E402
+from mathflow.nn.layers.normalization import BatchNorm  # noqa: E402
+from mathflow.nn.layers.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: E402
+from mathflow.nn.layers.shape import Flatten, Reshape  # noqa: E402
 
 __all__ = [
     "ELU",

@@ -1,39 +1,77 @@
 """Activation layers: element-wise non-linearities (and softmax) without parameters.
 
-Each is registered twice: as a layer (``type: relu``) and as an activation name usable in
-``Dense(…, activation="relu")`` / ``Conv2D(…, activation=…)``.
+Every :class:`Activation` is a layer (``type: relu``) and, through ``is_activation``, a name
+usable as ``activation:`` of another layer (``Dense(…, activation="relu")``). Its metadata:
+``init_family`` (the kernel initialiser that suits it) and ``output_range`` (what its values
+mean to a loss: ``"probability"`` for sigmoid, ``"distribution"`` for softmax).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, ClassVar, Literal
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import nn as fnn
-from mathflow.nn.layer import ACTIVATIONS, LAYERS, InputShape, Layer
+from mathflow.nn.layer import ACTIVATIONS, LAYERS, InputShape, Layer, LayerConfig
+from mathflow.schema.types import NonNegativeFloat
 
 
 class Activation(Layer):
     """A parameter-free layer whose output has the input's shape."""
 
+    is_activation: ClassVar[bool] = True
+    #: The kernel initialiser of a layer that ends with this activation.
+    init_family: ClassVar[str] = "glorot_uniform"
+    #: "probability" (each value in (0, 1)), "distribution" (sums to 1) or None (raw scores).
+    output_range: ClassVar[str | None] = None
+    #: The ONNX-style op computing this activation element-wise (for :meth:`export`).
+    export_op: ClassVar[str] = "Identity"
+
     def output_shape(self, input_shape: InputShape) -> InputShape:
         return tuple(input_shape)
 
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op(self.export_op, x, **self.export_attrs())
 
-@LAYERS.register("relu")
-@ACTIVATIONS.register("relu")
+    def export_attrs(self) -> dict[str, Any]:
+        """The attributes of :attr:`export_op` (none by default)."""
+        return {}
+
+
+class ReLUConfig(LayerConfig):
+    """y = max(0, x)."""
+
+    type: Literal["relu"] = "relu"
+
+
+@LAYERS.register
 class ReLU(Activation):
     """y = max(0, x)."""
+
+    config_model = ReLUConfig
+    init_family = "he_uniform"
+    export_op = "Relu"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.relu(x)
 
 
-@LAYERS.register("leaky_relu")
-@ACTIVATIONS.register("leaky_relu")
+class LeakyReLUConfig(LayerConfig):
+    """y = x for x > 0, negative_slope·x otherwise."""
+
+    type: Literal["leaky_relu"] = "leaky_relu"
+    negative_slope: NonNegativeFloat = 0.01
+
+
+@LAYERS.register
 class LeakyReLU(Activation):
     """y = x for x > 0, negative_slope·x otherwise."""
+
+    config_model = LeakyReLUConfig
+    init_family = "he_uniform"
+    export_op = "LeakyRelu"
 
     def __init__(self, negative_slope: float = 0.01, *, name: str | None = None):
         super().__init__(name=name)
@@ -44,30 +82,60 @@ class LeakyReLU(Activation):
     def forward(self, x: Tensor) -> Tensor:
         return fnn.leaky_relu(x, self.negative_slope)
 
+    def export_attrs(self) -> dict[str, Any]:
+        return {"alpha": self.negative_slope}
 
-@LAYERS.register("sigmoid")
-@ACTIVATIONS.register("sigmoid")
+
+class SigmoidConfig(LayerConfig):
+    """y = 1 / (1 + e⁻ˣ)."""
+
+    type: Literal["sigmoid"] = "sigmoid"
+
+
+@LAYERS.register
 class Sigmoid(Activation):
     """y = σ(x) = 1 / (1 + e⁻ˣ)."""
+
+    config_model = SigmoidConfig
+    output_range = "probability"
+    export_op = "Sigmoid"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.sigmoid(x)
 
 
-@LAYERS.register("tanh")
-@ACTIVATIONS.register("tanh")
+class TanhConfig(LayerConfig):
+    """y = tanh x."""
+
+    type: Literal["tanh"] = "tanh"
+
+
+@LAYERS.register
 class Tanh(Activation):
     """y = tanh x = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ)."""
+
+    config_model = TanhConfig
+    export_op = "Tanh"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.tanh(x)
 
 
-@LAYERS.register("softmax")
-@ACTIVATIONS.register("softmax")
+class SoftmaxConfig(LayerConfig):
+    """Softmax along a per-sample ``axis``."""
+
+    type: Literal["softmax"] = "softmax"
+    axis: int = -1
+
+
+@LAYERS.register
 class Softmax(Activation):
     """yᵢ = e^{xᵢ} / Σⱼ e^{xⱼ} along ``axis``, a PER-SAMPLE axis (−1: the last one, 0: the first
     axis after the batch axis)."""
+
+    config_model = SoftmaxConfig
+    output_range = "distribution"
+    export_op = "Softmax"
 
     def __init__(self, axis: int = -1, *, name: str | None = None):
         super().__init__(name=name)
@@ -82,22 +150,53 @@ class Softmax(Activation):
         return shape
 
     def forward(self, x: Tensor) -> Tensor:
-        return fnn.softmax(x, axis=self.axis if self.axis < 0 else self.axis + 1)
+        return fnn.softmax(x, axis=self._batch_axis())
+
+    def _batch_axis(self) -> int:
+        return self.axis if self.axis < 0 else self.axis + 1
+
+    def export_attrs(self) -> dict[str, Any]:
+        return {"axis": self._batch_axis()}
 
 
-@LAYERS.register("gelu")
-@ACTIVATIONS.register("gelu")
+class GELUConfig(LayerConfig):
+    """Gaussian error linear unit (tanh approximation)."""
+
+    type: Literal["gelu"] = "gelu"
+
+
+@LAYERS.register
 class GELU(Activation):
     """y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (the tanh approximation)."""
+
+    config_model = GELUConfig
+    init_family = "he_uniform"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.gelu(x)
 
+    def export(self, builder: Any, x: str) -> str:
+        cube = builder.op("Mul", builder.op("Mul", x, x), x)
+        inner = builder.op("Add", x, builder.op("Mul", cube, builder.scalar(0.044715)))
+        gate = builder.op("Tanh", builder.op("Mul", inner, builder.scalar(math.sqrt(2.0 / math.pi))))
+        half_x = builder.op("Mul", x, builder.scalar(0.5))
+        return builder.op("Add", half_x, builder.op("Mul", half_x, gate))
 
-@LAYERS.register("elu")
-@ACTIVATIONS.register("elu")
+
+class ELUConfig(LayerConfig):
+    """y = x for x > 0, α(eˣ − 1) otherwise."""
+
+    type: Literal["elu"] = "elu"
+    alpha: float = 1.0
+
+
+@LAYERS.register
 class ELU(Activation):
     """y = x for x > 0, α(eˣ − 1) otherwise."""
+
+    config_model = ELUConfig
+    init_family = "he_uniform"
+    export_op = "Elu"
 
     def __init__(self, alpha: float = 1.0, *, name: str | None = None):
         super().__init__(name=name)
@@ -108,20 +207,40 @@ class ELU(Activation):
     def forward(self, x: Tensor) -> Tensor:
         return fnn.elu(x, self.alpha)
 
+    def export_attrs(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
 
-@LAYERS.register("softplus")
-@ACTIVATIONS.register("softplus")
+
+class SoftplusConfig(LayerConfig):
+    """y = log(1 + eˣ)."""
+
+    type: Literal["softplus"] = "softplus"
+
+
+@LAYERS.register
 class Softplus(Activation):
     """y = log(1 + eˣ)."""
+
+    config_model = SoftplusConfig
+    init_family = "he_uniform"
+    export_op = "Softplus"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.softplus(x)
 
 
-@LAYERS.register("identity")
-@ACTIVATIONS.register("identity", "linear")
+class IdentityConfig(LayerConfig):
+    """y = x (``linear`` is the same)."""
+
+    type: Literal["identity", "linear"] = "identity"
+
+
+@LAYERS.register
 class Identity(Activation):
     """y = x."""
+
+    config_model = IdentityConfig
+    transparent = True
 
     def forward(self, x: Tensor) -> Tensor:
         return x
@@ -153,6 +272,11 @@ def make_activation(spec: Any, owner: str) -> Layer | None:
         raise MathflowError(f"{owner}: bad arguments {kwargs} for activation {name!r}: {exc}") from None
 
 
+def export_activation(activation: Layer | None, builder: Any, x: str) -> str:
+    """``x`` through the exported ``activation`` of a layer (unchanged when it has none)."""
+    return activation.export(builder, x) if activation is not None else x
+
+
 def activation_name(spec: Any) -> str | None:
     """The registry name of an activation spec (for choosing a default initialiser)."""
     if spec is None:
@@ -176,5 +300,6 @@ __all__ = [
     "Softplus",
     "Tanh",
     "activation_name",
+    "export_activation",
     "make_activation",
 ]

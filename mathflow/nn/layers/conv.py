@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import conv as fconv
 from mathflow.nn import init
-from mathflow.nn.layer import LAYERS, InputShape, Layer, ParameterSpec, int_pair, positive_int
-from mathflow.nn.layers.activations import activation_name, make_activation
+from mathflow.nn.init import InitializerName
+from mathflow.nn.layer import (
+    LAYERS,
+    ActivationName,
+    InputShape,
+    Layer,
+    LayerConfig,
+    ParameterSpec,
+    int_pair,
+    positive_int,
+)
+from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
+from mathflow.schema.base import Flag
+from mathflow.schema.types import IntOrPair, Padding, PositiveInt
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -17,7 +29,22 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-@LAYERS.register("conv2d")
+class Conv2DConfig(LayerConfig):
+    """2-D convolution on (channels, height, width) samples."""
+
+    example = {"filters": 2, "kernel": 3}
+    type: Literal["conv2d"] = "conv2d"
+    filters: PositiveInt
+    kernel: IntOrPair
+    stride: PositiveInt = 1
+    padding: Padding = "valid"
+    activation: ActivationName | None = None
+    use_bias: Flag = True
+    kernel_init: InitializerName | None = None
+    bias_init: InitializerName = "zeros"
+
+
+@LAYERS.register
 class Conv2D(Layer):
     """y[n, f] = act(b[f] + Σ_c W[f, c] ⋆ x[n, c]) (cross-correlation, like every DL library).
 
@@ -25,6 +52,9 @@ class Conv2D(Layer):
     H' = ⌊(H + 2p − kh)/s⌋ + 1. ``padding`` is ``"valid"`` (p = 0), ``"same"`` (output size =
     input size; stride 1 and odd kernels only) or an int / pair of ints.
     """
+
+    config_model = Conv2DConfig
+    example_input = (2, 6, 6)
 
     def __init__(
         self,
@@ -111,3 +141,11 @@ class Conv2D(Layer):
         pad = self._pad if self._pad[0] != self._pad[1] else self._pad[0]
         y = fconv.conv2d(x, self.weight, self.bias if self.use_bias else None, stride=self.stride, padding=pad)
         return self._act.forward(y) if self._act is not None else y
+
+    def export(self, builder: Any, x: str) -> str:
+        inputs = [x, self.export_state(builder, "weight")]
+        if self.use_bias:
+            inputs.append(self.export_state(builder, "bias"))
+        ph, pw = self._pad
+        y = builder.op("Conv", *inputs, strides=[self.stride, self.stride], pads=[ph, pw, ph, pw])
+        return export_activation(self._act, builder, y)

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import ShapeError
 from mathflow.functional import nn as fnn
 from mathflow.nn import init
-from mathflow.nn.layer import LAYERS, InputShape, Layer, ParameterSpec, positive_int
-from mathflow.nn.layers.activations import activation_name, make_activation
+from mathflow.nn.init import InitializerName
+from mathflow.nn.layer import LAYERS, ActivationName, InputShape, Layer, LayerConfig, ParameterSpec, positive_int
+from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
+from mathflow.schema.base import Flag
+from mathflow.schema.types import PositiveInt
 
 
-@LAYERS.register("dense")
+class DenseConfig(LayerConfig):
+    """y = act(x W + b): a fully connected layer on 1-D features."""
+
+    example = {"units": 3}
+    type: Literal["dense"] = "dense"
+    units: PositiveInt = Field(description="output features")
+    activation: ActivationName | None = None
+    use_bias: Flag = True
+    kernel_init: InitializerName | None = Field(None, description="default: He for ReLU, Glorot otherwise")
+    bias_init: InitializerName = "zeros"
+
+
+@LAYERS.register
 class Dense(Layer):
     """y = act(x W + b) with W of shape (in_features, units) and b of shape (units,).
 
     With ``activation="relu"`` the affine map and the ReLU run as one fused primitive.
     ``kernel_init`` defaults to He for the ReLU family and Glorot uniform otherwise.
     """
+
+    config_model = DenseConfig
 
     def __init__(
         self,
@@ -71,3 +90,9 @@ class Dense(Layer):
             return fnn.linear_relu(x, self.weight, bias)
         y = fnn.linear(x, self.weight, bias)
         return self._act.forward(y) if self._act is not None else y
+
+    def export(self, builder: Any, x: str) -> str:
+        y = builder.op("MatMul", x, self.export_state(builder, "weight"))
+        if self.use_bias:
+            y = builder.op("Add", y, self.export_state(builder, "bias"))
+        return export_activation(self._act, builder, y)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import get_backend
 from mathflow.errors import MathflowError
 from mathflow.functional import nn as fnn
-from mathflow.nn.layer import LAYERS, InputShape, Layer
+from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
+from mathflow.schema.types import UnitInterval
 
 
-@LAYERS.register("dropout")
+class DropoutConfig(LayerConfig):
+    """Inverted dropout with drop probability ``rate`` ∈ [0, 1)."""
+
+    type: Literal["dropout"] = "dropout"
+    rate: UnitInterval = 0.5
+
+
+@LAYERS.register
 class Dropout(Layer):
     """Inverted dropout: in training y = x ⊙ m / (1 − rate) with mᵢ ~ Bernoulli(1 − rate),
     so E[y] = x; in evaluation mode y = x. The mask is drawn from the backend's seeded rng."""
+
+    config_model = DropoutConfig
+    transparent = True
 
     def __init__(self, rate: float = 0.5, *, name: str | None = None):
         super().__init__(name=name)
@@ -29,3 +40,6 @@ class Dropout(Layer):
         if not self.training or self.rate == 0.0:
             return x
         return fnn.dropout(x, self.rate, training=True, rng=get_backend().rng)
+
+    def export(self, builder: Any, x: str) -> str:
+        return x  # the identity at inference

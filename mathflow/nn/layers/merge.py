@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from functools import reduce as _fold
-from typing import Any
+from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional.shape import concat
-from mathflow.nn.layer import LAYERS, InputShape, Layer
+from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
 
 
 def _shapes(kind: str, input_shape: Any) -> list[tuple[int, ...]]:
@@ -21,11 +21,28 @@ def _shapes(kind: str, input_shape: Any) -> list[tuple[int, ...]]:
     return [tuple(s) for s in input_shape]
 
 
-@LAYERS.register("add")
+class AddConfig(LayerConfig):
+    """Sum of several inputs of equal shape (graph models)."""
+
+    merge = True
+    type: Literal["add"] = "add"
+
+
+class ConcatConfig(LayerConfig):
+    """Inputs joined along a per-sample ``axis`` (graph models)."""
+
+    merge = True
+    type: Literal["concat"] = "concat"
+    axis: int = -1
+
+
+@LAYERS.register
 class Add(Layer):
     """y = x₁ + x₂ + … + xₖ for inputs of equal per-sample shape."""
 
+    config_model = AddConfig
     multi_input = True
+    example_input = [(4,), (4,)]
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         shapes = _shapes("add", input_shape)
@@ -36,12 +53,17 @@ class Add(Layer):
     def forward(self, xs: list[Tensor]) -> Tensor:
         return _fold(lambda a, b: a + b, xs)
 
+    def export(self, builder: Any, xs: list[str]) -> str:
+        return _fold(lambda a, b: builder.op("Add", a, b), xs)
 
-@LAYERS.register("concat")
+
+@LAYERS.register
 class Concat(Layer):
     """y = [x₁, …, xₖ] joined along ``axis``, a PER-SAMPLE axis (−1: the last one)."""
 
+    config_model = ConcatConfig
     multi_input = True
+    example_input = [(4,), (3,)]
 
     def __init__(self, axis: int = -1, *, name: str | None = None):
         super().__init__(name=name)
@@ -68,3 +90,7 @@ class Concat(Layer):
 
     def forward(self, xs: list[Tensor]) -> Tensor:
         return concat(xs, axis=self._axis(xs[0].ndim - 1) + 1)
+
+    def export(self, builder: Any, xs: list[str]) -> str:
+        axis = self.axis if self.axis < 0 else self.axis + 1
+        return builder.op("Concat", *xs, axis=axis)

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
 
 from mathflow.autodiff.mode import no_grad
 from mathflow.autodiff.tensor import Tensor
+from mathflow.backend import to_numpy
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional.arithmetic import sqrt
 from mathflow.functional.reduce import mean
 from mathflow.functional.shape import reshape
 from mathflow.nn import init
-from mathflow.nn.layer import LAYERS, BufferSpec, InputShape, Layer, ParameterSpec
+from mathflow.nn.layer import LAYERS, BufferSpec, InputShape, Layer, LayerConfig, ParameterSpec
+from mathflow.schema.types import PositiveFloat
 
 
-@LAYERS.register("batchnorm")
+class BatchNormConfig(LayerConfig):
+    """Batch normalisation per channel."""
+
+    type: Literal["batchnorm"] = "batchnorm"
+    momentum: float = Field(0.1, ge=0, le=1)
+    eps: PositiveFloat = 1e-5
+
+
+@LAYERS.register
 class BatchNorm(Layer):
     """y = γ (x − μ) / √(σ² + ε) + β per channel (axis 1 of the batch).
 
@@ -24,6 +38,8 @@ class BatchNorm(Layer):
     r ← (1 − momentum)·r + momentum·s (with the unbiased variance n/(n−1)·σ² for ``running_var``);
     in evaluation mode μ and σ² are the running statistics.
     """
+
+    config_model = BatchNormConfig
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None):
         super().__init__(name=name)
@@ -81,3 +97,17 @@ class BatchNorm(Layer):
         rm = Tensor._wrap(self.running_mean.reshape(param_shape))
         rv = Tensor._wrap(self.running_var.reshape(param_shape))
         return (x - rm) / sqrt(rv + self.eps) * gamma + beta
+
+    def export(self, builder: Any, x: str) -> str:
+        """The evaluation-mode formula with the running statistics as constants, laid out
+        (C, 1, …) so they broadcast over the batch and the spatial axes."""
+        layout = (-1,) + (1,) * (len(self.input_shape) - 1)
+
+        def constant(name: str, array: Any) -> str:
+            return builder.constant(name, np.asarray(array).reshape(layout))
+
+        running_mean, running_var = to_numpy(self.running_mean), to_numpy(self.running_var)
+        std = np.sqrt(running_var + np.asarray(self.eps, dtype=running_var.dtype))
+        y = builder.op("Div", builder.op("Sub", x, constant("running_mean", running_mean)), constant("std", std))
+        y = builder.op("Mul", y, constant("gamma", to_numpy(self.gamma.data)))
+        return builder.op("Add", y, constant("beta", to_numpy(self.beta.data)))

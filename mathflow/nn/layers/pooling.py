@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import ShapeError
 from mathflow.functional import conv as fconv
 from mathflow.functional.reduce import mean
-from mathflow.nn.layer import LAYERS, InputShape, Layer, int_pair
+from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig, int_pair
+from mathflow.schema.types import IntOrPair
+
+
+class _PoolConfig(LayerConfig):
+    example = {"size": 2}
+    size: IntOrPair
+    stride: IntOrPair | None = None
+
+
+class MaxPool2DConfig(_PoolConfig):
+    """Maximum over windows of ``size`` moved by ``stride`` (default ``size``)."""
+
+    type: Literal["maxpool2d"] = "maxpool2d"
+
+
+class AvgPool2DConfig(_PoolConfig):
+    """Mean over windows of ``size`` moved by ``stride`` (default ``size``)."""
+
+    type: Literal["avgpool2d"] = "avgpool2d"
+
+
+class GlobalAvgPool2DConfig(LayerConfig):
+    """(C, H, W) → (C,): the mean over the spatial axes."""
+
+    type: Literal["global_avgpool2d"] = "global_avgpool2d"
 
 
 class _Pool2D(Layer):
     """Windows of ``size`` moved by ``stride`` (default: ``size``, non-overlapping), no padding."""
 
     kind = "pool"
+    example_input = (2, 6, 6)
+    #: The ONNX-style op of the window reduction.
+    export_op: ClassVar[str] = ""
 
     def __init__(self, size: Any, stride: Any = None, *, name: str | None = None):
         super().__init__(name=name)
@@ -38,32 +66,42 @@ class _Pool2D(Layer):
         stride = self._stride[0] if self._stride[0] == self._stride[1] else self._stride
         return size, stride
 
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op(self.export_op, x, kernel_shape=list(self._size), strides=list(self._stride))
 
-@LAYERS.register("maxpool2d")
+
+@LAYERS.register
 class MaxPool2D(_Pool2D):
     """y[n, c, i, j] = max of x[n, c] over the window at (i·s, j·s)."""
 
+    config_model = MaxPool2DConfig
     kind = "maxpool2d"
+    export_op = "MaxPool"
 
     def forward(self, x: Tensor) -> Tensor:
         size, stride = self._args()
         return fconv.max_pool2d(x, size, stride=stride)
 
 
-@LAYERS.register("avgpool2d")
+@LAYERS.register
 class AvgPool2D(_Pool2D):
     """y[n, c, i, j] = mean of x[n, c] over the window at (i·s, j·s)."""
 
+    config_model = AvgPool2DConfig
     kind = "avgpool2d"
+    export_op = "AveragePool"
 
     def forward(self, x: Tensor) -> Tensor:
         size, stride = self._args()
         return fconv.avg_pool2d(x, size, stride=stride)
 
 
-@LAYERS.register("global_avgpool2d")
+@LAYERS.register
 class GlobalAvgPool2D(Layer):
     """y[n, c] = (1 / HW) Σ_{h,w} x[n, c, h, w]: (C, H, W) per sample → (C,)."""
+
+    config_model = GlobalAvgPool2DConfig
+    example_input = (2, 6, 6)
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         shape = tuple(input_shape)
@@ -73,3 +111,6 @@ class GlobalAvgPool2D(Layer):
 
     def forward(self, x: Tensor) -> Tensor:
         return mean(x, axis=(2, 3))
+
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op("ReduceMean", x, axes=[2, 3], keepdims=0)

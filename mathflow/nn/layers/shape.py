@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional.shape import reshape
-from mathflow.nn.layer import LAYERS, InputShape, Layer
+from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
+from mathflow.schema.types import ShapeList
 
 
-@LAYERS.register("flatten")
+class FlattenConfig(LayerConfig):
+    """(d₁, …, dₖ) → (d₁·…·dₖ,) per sample."""
+
+    type: Literal["flatten"] = "flatten"
+
+
+class ReshapeConfig(LayerConfig):
+    """View each sample with a new shape (one entry may be -1)."""
+
+    example = {"shape": [2, -1]}
+    type: Literal["reshape"] = "reshape"
+    shape: ShapeList
+
+
+@LAYERS.register
 class Flatten(Layer):
     """(N, d₁, …, dₖ) → (N, d₁·…·dₖ); the batch axis is kept."""
+
+    config_model = FlattenConfig
+    transparent = True
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         return (math.prod(tuple(input_shape)),)
@@ -21,10 +39,16 @@ class Flatten(Layer):
     def forward(self, x: Tensor) -> Tensor:
         return reshape(x, (x.shape[0], -1))
 
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op("Flatten", x, axis=1)
 
-@LAYERS.register("reshape")
+
+@LAYERS.register
 class Reshape(Layer):
     """(N, …) → (N, *shape): the per-sample values viewed with a new shape (one entry may be −1)."""
+
+    config_model = ReshapeConfig
+    transparent = True
 
     def __init__(self, shape: Any, *, name: str | None = None):
         super().__init__(name=name)
@@ -55,3 +79,6 @@ class Reshape(Layer):
 
     def forward(self, x: Tensor) -> Tensor:
         return reshape(x, (x.shape[0],) + tuple(self.output_shape(x.shape[1:])))
+
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op("Reshape", x, shape=[0, *self.shape])

@@ -12,12 +12,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from mathflow.spec.base import Component, Flag, SpecModel, split_component, tags
-from mathflow.spec.data import SourceEntry
-from mathflow.spec.jsonschema import ComponentSchema
-from mathflow.spec.optimizer import OPTIMIZER_MODELS
-from mathflow.spec.tracking import TrackingSection
-from mathflow.spec.types import NonNegativeFloat, PositiveInt
+from mathflow.optim.optimizer import OPTIMIZERS
+from mathflow.schema.base import Component, Flag, SpecModel, split_component, tags
+from mathflow.schema.data import SourceEntry
+from mathflow.schema.jsonschema import ComponentSchema
+from mathflow.schema.tracking import TrackingSection
+from mathflow.schema.types import NonNegativeFloat, PositiveInt
 
 KINDS = ("optimize", "analyze")
 
@@ -140,7 +140,7 @@ class Lagrange(Component):
     type: Literal["lagrange", "newton"] = "lagrange"
 
 
-METHOD_MODELS: list[type[Component]] = [Lagrange, *OPTIMIZER_MODELS]
+METHOD_MODELS: list[type[Component]] = [Lagrange, *OPTIMIZERS.config_models()]
 MethodEntry = Annotated[
     Union[tuple(METHOD_MODELS)],  # type: ignore[valid-type]  # noqa: UP007
     Field(discriminator="type"),

@@ -23,9 +23,9 @@ from typing import Annotated, Any, Union
 from pydantic import BeforeValidator, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from mathflow.spec.base import SpecModel, split_component
-from mathflow.spec.jsonschema import ComponentSchema
-from mathflow.spec.layers import LAYER_MODELS, LayerEntry
+from mathflow.nn.layer import LAYERS
+from mathflow.schema.base import SpecModel, component_union, split_component
+from mathflow.schema.jsonschema import ComponentSchema
 
 INPUT = "input"
 NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -54,6 +54,9 @@ def _with_inputs(member: type) -> type:
     )
 
 
+LAYER_MODELS = LAYERS.config_models()
+#: One entry of ``model.layers``.
+LayerEntry = component_union(LAYERS.family, LAYER_MODELS)
 NODE_MODELS = [_with_inputs(m) for m in LAYER_MODELS]
 for _node, _layer in zip(NODE_MODELS, LAYER_MODELS):
     _node.family = "layer"

@@ -9,7 +9,7 @@ import pytest
 from mathflow.config import ConfigError
 from mathflow.mathpipe import is_math_pipeline, validate_math
 from mathflow.mathpipe.problem import load_problem
-from mathflow.mathpipe.spec import math_schema_text
+from mathflow.schema.math_pipeline import math_schema_text
 
 ROOT = Path(__file__).resolve().parents[1]
 MATH = ROOT / "pipelines" / "math"

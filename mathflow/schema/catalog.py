@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from mathflow.spec.base import Component
+from mathflow.schema.base import Component
 
 REQUIRED = "required"
 

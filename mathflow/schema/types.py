@@ -7,6 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+#: The learning task of a data set.
+Task = Literal["classification", "regression"]
+
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -15,29 +18,6 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 UnitInterval = Annotated[float, Field(ge=0, lt=1)]
 #: 0 ≤ x ≤ 1.
 ClosedUnit = Annotated[float, Field(ge=0, le=1)]
-
-ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "softplus", "identity", "linear")
-ActivationName = Literal[
-    "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "softplus", "identity", "linear"
-]
-
-INITIALIZER_NAMES = (
-    "zeros",
-    "ones",
-    "normal",
-    "uniform",
-    "glorot_normal",
-    "xavier_normal",
-    "glorot_uniform",
-    "xavier_uniform",
-    "he_normal",
-    "kaiming_normal",
-    "he_uniform",
-    "kaiming_uniform",
-    "lecun_normal",
-    "lecun_uniform",
-)
-InitializerName = Literal[INITIALIZER_NAMES]  # type: ignore[valid-type]
 
 
 def _is_int(value: Any) -> bool:

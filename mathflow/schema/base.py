@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from mathflow.config.errors import describe
-from mathflow.spec.jsonschema import ComponentSchema
+from mathflow.schema.jsonschema import ComponentSchema
 
 YAML_TRUE = ("true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y")
 YAML_FALSE = ("false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N")
@@ -52,6 +52,8 @@ class Component(SpecModel):
 
     #: The family the component belongs to ("layer", "loss", ...), for messages.
     family: ClassVar[str] = "component"
+    #: Values for the required parameters: a valid entry for docs and the contract tests.
+    example: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def component_name(cls) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mathflow.spec.base import SpecModel
+from mathflow.schema.base import SpecModel
 
 
 class TrackingSection(SpecModel):

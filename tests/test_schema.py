@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mathflow.config import ConfigError, dump, load, load_config
-from mathflow.spec import CATALOGS, PipelineSpec, schema_text, spec_from_data, validate_spec
-from mathflow.spec.base import tags
+from mathflow.schema import PipelineSpec, catalogs, schema_text, spec_from_data, validate_spec
+from mathflow.schema.base import tags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -326,10 +326,11 @@ def _impl_defaults(family: str, cls) -> dict:
 
 
 @pytest.mark.parametrize("family", sorted(REGISTRY_MODULES))
-def test_spec_mirrors_the_registry(family):
+def test_config_defaults_match_the_implementation(family):
+    """A component's config model and its constructor sit in one module; their defaults agree."""
     registry = _registry(family)
-    assert tags(CATALOGS[family]) == set(registry.names()) - NOT_IN_DSL
-    for name, model in CATALOGS[family].items():
+    assert tags(catalogs()[family]) == set(registry.names()) - NOT_IN_DSL
+    for name, model in catalogs()[family].items():
         impl = _impl_defaults(family, registry.get(name))
         for key in IMPL_ONLY.get(name, ()):
             impl.pop(key)
@@ -346,31 +347,34 @@ def test_spec_mirrors_the_registry(family):
             assert spec[key] == value, f"{name}.{key}: spec default {spec[key]!r}, implementation {value!r}"
 
 
-def test_activation_names_match_the_registry():
-    from mathflow.nn import ACTIVATIONS
-    from mathflow.spec.types import ACTIVATION_NAMES
+@pytest.mark.parametrize(
+    ("field", "registry"),
+    [("activation", "ACTIVATIONS"), ("kernel_init", "INITIALIZERS")],
+)
+def test_name_fields_list_the_registry(field, registry):
+    """Name fields are validated against, and documented from, the registry itself."""
+    import mathflow.nn as nn
 
-    assert set(ACTIVATION_NAMES) == set(ACTIVATIONS.names())
+    schema = json.loads(schema_text())
+    dense = schema["$defs"]["DenseConfig"]["properties"][field]
+    enum = next(s["enum"] for s in dense["anyOf"] if "enum" in s)
+    assert enum == getattr(nn, registry).names()
 
 
-def test_initializer_names_match_the_registry():
-    from mathflow.nn import INITIALIZERS
-    from mathflow.spec.types import INITIALIZER_NAMES
-
-    assert set(INITIALIZER_NAMES) == set(INITIALIZERS.names())
-
-
-def test_metric_names_match_the_registry():
+def test_metric_names_list_the_registry():
     from mathflow.metrics import METRICS
-    from mathflow.spec.metrics import METRIC_TASKS
 
-    assert set(METRIC_TASKS) == set(METRICS.names())
+    schema = json.loads(schema_text())
+    assert schema["properties"]["metrics"]["items"]["enum"] == METRICS.names()
 
 
-def test_spec_modules_import_no_arrays():
-    """spec/ describes, it does not compute: no numpy, no nn/optim/data implementations."""
-    allowed = ("mathflow.spec", "mathflow.config", "mathflow.errors", "pydantic", "pydantic_core")
-    for path in sorted((ROOT / "mathflow" / "spec").glob("*.py")):
+def test_schema_modules_import_no_heavy_modules():
+    """schema/ describes sections: it reads component models from the registries but computes
+    nothing itself (no numpy, cupy, mlflow or torch imported directly)."""
+    allowed = ("mathflow.", "pydantic", "pydantic_core")
+    paths = sorted((ROOT / "mathflow" / "schema").glob("*.py"))
+    assert paths
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
             if isinstance(node, ast.Import):
@@ -397,7 +401,7 @@ def test_schema_describes_the_three_component_forms():
     assert forms[0]["enum"] and "mse" in forms[0]["enum"]
     assert "huber" in forms[1]["properties"] and forms[1]["maxProperties"] == 1
     assert forms[2]["discriminator"]["propertyName"] == "type"
-    dense = schema["$defs"]["Dense"]
+    dense = schema["$defs"]["DenseConfig"]
     assert dense["required"] == ["units"] and dense["additionalProperties"] is False
 
 

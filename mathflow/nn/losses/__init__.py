@@ -1,4 +1,7 @@
-"""Loss objects: configured, registered wrappers around the functional losses.
+"""Losses: configured, registered wrappers around the functional losses, one module per group.
+
+Every module of this package is imported on the first look-up of :data:`LOSSES`, which
+registers its losses; a new loss is a new module (its config model, class and checks).
 
 Each loss is ``Loss(reduction="mean")`` and is called as ``loss(pred, target) -> Tensor``.
 Before computing, targets are made to fit the predictions: float targets take the
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -23,19 +26,35 @@ from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import losses as FL
 from mathflow.functional.shape import reshape
 from mathflow.registry import Registry
+from mathflow.schema.base import Component
 
-LOSSES: Registry[type[Loss]] = Registry("loss")
+LOSSES: Registry[type[Loss]] = Registry("loss", discover=("mathflow.nn.losses",))
 
 Shape = tuple[int, ...]
 _REDUCTIONS = ("mean", "sum")
+#: A problem a loss finds with a model and its data: (message, hint).
+Problem = tuple[str, str | None]
+
+
+class LossConfig(Component):
+    """Base of the loss config models."""
+
+    reduction: Literal["mean", "sum"] = "mean"
 
 
 class Loss:
-    """Base class: holds the reduction, prepares targets, exposes config and shape rules."""
+    """Base class: holds the reduction, prepares targets, exposes config and shape rules.
+
+    Metadata a compiler reads: ``task`` (the targets the loss is made for: "regression" or
+    "classification"), ``expects`` (what the model's output should be: "values",
+    "probabilities" or "logits") and ``applies`` (the squashing a logit loss applies itself).
+    """
 
     registry_name: ClassVar[str] = "loss"
-    #: What the model's output should be: "values", "probabilities" or "logits".
+    config_model: ClassVar[type[LossConfig]]
+    task: ClassVar[str] = "regression"
     expects: ClassVar[str] = "values"
+    applies: ClassVar[str] = "softmax"
 
     def __init__(self, reduction: str = "mean"):
         if reduction not in _REDUCTIONS:
@@ -69,6 +88,44 @@ class Loss:
                     f"the model output {tuple(output_shape)}"
                 )
 
+    def check_fit(self, output: Shape, info: Any, at: str) -> Problem | None:
+        """What stops a model with per-sample ``output`` from fitting the data ``info`` (a
+        :class:`mathflow.compiler.DataInfo`) under this loss; ``at`` locates the output layer."""
+        one_hot = info.task == "classification" and info.target_shape not in ((), (1,))
+        if info.task != "regression" and not one_hot:
+            return (
+                f"{self.registry_name} is a regression loss but {info.describe()} has class labels",
+                "use cross_entropy (or binary_cross_entropy for 2 classes), or one_hot the targets",
+            )
+        targets = math.prod(info.target_shape or (1,))
+        if tuple(output) != tuple(info.target_shape) and math.prod(output) != targets:
+            return (
+                f"{self.registry_name} compares the model output {_batch(output)} with targets "
+                f"{_batch(info.target_shape)}{at}",
+                f"end the model with dense units {targets}",
+            )
+        return None
+
+    def check_final_activation(self, activation: str | None, output_range: str | None, at: str) -> Problem | None:
+        """A logit loss must not follow a squashing activation; a probability loss needs a sigmoid."""
+        if self.expects == "logits" and output_range is not None:
+            return (
+                f"{self.registry_name} takes raw scores (logits) and applies {self.applies} itself; "
+                f"the model ends with {activation}{at}",
+                f"remove the final {activation}",
+            )
+        if self.expects == "probabilities" and output_range != "probability":
+            ends = f"ends with {activation}" if activation else "has no final sigmoid"
+            return (
+                f"{self.registry_name} takes probabilities in (0, 1); the model {ends}{at}",
+                "end with a sigmoid activation or set from_logits: true",
+            )
+        return None
+
+    def example(self, rng: np.random.Generator, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+        """A float64 batch (predictions, targets) of the kind this loss takes (docs, contract tests)."""
+        return rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments as a plain dict."""
@@ -83,6 +140,35 @@ class Loss:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _batch(shape: Any) -> str:
+    """A per-sample shape written with its batch axis: (N, 3)."""
+    return "(" + ", ".join(["N", *(str(d) for d in shape)]) + ")"
+
+
+class ClassificationLoss(Loss):
+    """A loss on class labels: the data must have them."""
+
+    task = "classification"
+
+    def check_fit(self, output: Shape, info: Any, at: str) -> Problem | None:
+        if info.task != "classification":
+            return (
+                f"{self.registry_name} needs class labels, but {info.name} has a regression target",
+                "use mse, mae or huber",
+            )
+        return self.check_classes(output, info, at)
+
+    def check_classes(self, output: Shape, info: Any, at: str) -> Problem | None:
+        """The model's output against the number of classes."""
+        return None
+
+    def example(self, rng: np.random.Generator, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
+        """Class scores (or probabilities, when the loss expects them) and integer labels."""
+        if self.expects == "probabilities":
+            return rng.uniform(0.05, 0.95, size=(n, 1)), rng.integers(0, 2, size=(n, 1)).astype(np.float64)
+        return rng.normal(size=(n, 3)), rng.integers(0, 3, size=n)
 
 
 # ---------------------------------------------------------------------------- target helpers
@@ -132,127 +218,6 @@ def _class_targets(op: str, pred: Tensor, target: Any) -> Tensor:
     return target
 
 
-# ---------------------------------------------------------------------------- regression losses
-@LOSSES.register("mse")
-class MSE(Loss):
-    """L = (1/n) Σᵢ (yᵢ − ŷᵢ)² (``reduction="sum"``: without the 1/n)."""
-
-    def compute(self, pred: Tensor, target: Tensor) -> Tensor:
-        return FL.mse(pred, target, reduction=self.reduction)
-
-
-@LOSSES.register("mae")
-class MAE(Loss):
-    """L = (1/n) Σᵢ |yᵢ − ŷᵢ|."""
-
-    def compute(self, pred: Tensor, target: Tensor) -> Tensor:
-        return FL.mae(pred, target, reduction=self.reduction)
-
-
-@LOSSES.register("huber")
-class Huber(Loss):
-    """L = (1/n) Σᵢ h(yᵢ − ŷᵢ) with h(r) = ½r² for |r| ≤ δ, δ(|r| − ½δ) otherwise."""
-
-    def __init__(self, delta: float = 1.0, reduction: str = "mean"):
-        super().__init__(reduction)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or delta <= 0:
-            raise MathflowError(f"huber: delta must be a positive number, got {delta!r}")
-        self.delta = float(delta)
-
-    def compute(self, pred: Tensor, target: Tensor) -> Tensor:
-        return FL.huber(pred, target, delta=self.delta, reduction=self.reduction)
-
-
-# ---------------------------------------------------------------------------- classification losses
-@LOSSES.register("binary_cross_entropy")
-class BinaryCrossEntropy(Loss):
-    """L = −(1/n) Σᵢ [yᵢ log p̂ᵢ + (1 − yᵢ) log(1 − p̂ᵢ)].
-
-    The model outputs probabilities p̂ (after a sigmoid), or logits z with ``from_logits=True``,
-    where p̂ = σ(z) is folded into a numerically stable formula.
-    """
-
-    def __init__(self, from_logits: bool = False, reduction: str = "mean"):
-        super().__init__(reduction)
-        self.from_logits = bool(from_logits)
-
-    @property
-    def expects(self) -> str:  # type: ignore[override]
-        return "logits" if self.from_logits else "probabilities"
-
-    def compute(self, pred: Tensor, target: Tensor) -> Tensor:
-        if self.from_logits:
-            return FL.binary_cross_entropy_with_logits(pred, target, reduction=self.reduction)
-        return FL.binary_cross_entropy(pred, target, reduction=self.reduction)
-
-    def check_output(self, output_shape: Shape, target_shape: Shape | None = None) -> None:
-        units = math.prod(output_shape)
-        multilabel = target_shape is not None and tuple(target_shape) == tuple(output_shape)
-        if units != 1 and not multilabel:
-            act = "" if self.from_logits else " and a sigmoid activation"
-            raise ShapeError(
-                f"binary_cross_entropy needs one output unit per sample, got {tuple(output_shape)}",
-                suggestion=f"end the model with dense units 1{act}, or use cross_entropy for {units} classes",
-            )
-        super().check_output(output_shape, target_shape)
-
-
-@LOSSES.register("cross_entropy")
-class CrossEntropy(Loss):
-    """L = −(1/n) Σᵢ Σ_c qᵢ_c log softmax(zᵢ)_c on logits z, with q the one-hot target
-    (or, for integer labels, the one-hot of the label) smoothed as q = (1 − ε)q + ε/C."""
-
-    expects = "logits"
-
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
-        super().__init__(reduction)
-        ok = isinstance(label_smoothing, (int, float)) and not isinstance(label_smoothing, bool)
-        if not ok or not 0.0 <= label_smoothing < 1.0:
-            raise MathflowError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing!r}")
-        self.label_smoothing = float(label_smoothing)
-
-    def prepare_target(self, pred: Tensor, target: Any) -> Tensor:
-        return _class_targets("cross_entropy", pred, target)
-
-    def compute(self, pred: Tensor, target: Tensor) -> Tensor:
-        return FL.cross_entropy(pred, target, label_smoothing=self.label_smoothing, reduction=self.reduction)
-
-    def check_output(self, output_shape: Shape, target_shape: Shape | None = None) -> None:
-        shape = tuple(output_shape)
-        if len(shape) != 1 or shape[0] < 2:
-            raise ShapeError(
-                f"cross_entropy needs one logit per class (C,) with C ≥ 2 per sample, got {shape}",
-                suggestion="end the model with dense units = number of classes and no softmax; "
-                "for two classes with one unit use binary_cross_entropy",
-            )
-        if target_shape is not None and tuple(target_shape) not in ((), (1,), shape):
-            raise ShapeError(
-                f"cross_entropy: per-sample targets must be an integer label () or one-hot {shape}, "
-                f"got {tuple(target_shape)}"
-            )
-
-
-@LOSSES.register("hinge")
-class Hinge(Loss):
-    """Binary: L = (1/n) Σᵢ max(0, 1 − yᵢ ŷᵢ) with yᵢ ∈ {−1, +1}.
-    Multiclass (scores (N, C), integer labels): L = (1/n) Σᵢ (1/C) Σ_{c≠yᵢ} max(0, 1 − sᵢ_{yᵢ} + sᵢ_c)."""
-
-    def prepare_target(self, pred: Tensor, target: Any) -> Tensor:
-        if pred.ndim >= 2 and pred.shape[-1] > 1:
-            return _class_targets("hinge", pred, target)
-        return super().prepare_target(pred, target)
-
-    def compute(self, pred: Tensor, target: Tensor) -> Tensor:
-        return FL.hinge(pred, target, reduction=self.reduction)
-
-    def check_output(self, output_shape: Shape, target_shape: Shape | None = None) -> None:
-        shape = tuple(output_shape)
-        if len(shape) > 1:
-            raise ShapeError(f"hinge needs a score (1,) or class scores (C,) per sample, got {shape}")
-        if target_shape is not None and shape not in ((), (1,)) and tuple(target_shape) not in ((), (1,)):
-            raise ShapeError(f"hinge with class scores {shape} needs integer labels, got targets {tuple(target_shape)}")
-
-
 def get_loss(spec: Any) -> Loss:
     """A loss object from a name (``"mse"``), a mapping with ``name`` and arguments, or a Loss."""
     if isinstance(spec, Loss):
@@ -269,14 +234,20 @@ def get_loss(spec: Any) -> Loss:
     raise MathflowError(f"a loss must be a name such as 'mse', got {spec!r}")
 
 
+LOSSES.load()
+from mathflow.nn.losses.classification import BinaryCrossEntropy, CrossEntropy, Hinge  # noqa: E402
+from mathflow.nn.losses.regression import MAE, MSE, Huber  # noqa: E402
+
 __all__ = [
     "LOSSES",
     "MAE",
     "MSE",
     "BinaryCrossEntropy",
+    "ClassificationLoss",
     "CrossEntropy",
     "Hinge",
     "Huber",
     "Loss",
+    "LossConfig",
     "get_loss",
 ]

@@ -6,16 +6,21 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from mathflow.spec.base import SpecModel
-from mathflow.spec.data import DataSection
-from mathflow.spec.losses import LossEntry
-from mathflow.spec.metrics import MetricName
-from mathflow.spec.model import ModelSection
-from mathflow.spec.optimizer import OptimizerEntry
-from mathflow.spec.regularizers import RegularizerEntry
-from mathflow.spec.schedule import ScheduleEntry
-from mathflow.spec.tracking import TrackingSection
-from mathflow.spec.train import TrainSection
+from mathflow.metrics import MetricName
+from mathflow.nn.losses import LOSSES
+from mathflow.nn.regularizers import REGULARIZERS
+from mathflow.optim.optimizer import OPTIMIZERS
+from mathflow.optim.schedules import SCHEDULES
+from mathflow.schema.base import SpecModel, component_union
+from mathflow.schema.data import DataSection
+from mathflow.schema.model import ModelSection
+from mathflow.schema.tracking import TrackingSection
+from mathflow.schema.train import TrainSection
+
+LossEntry = component_union(LOSSES.family, LOSSES.config_models())
+RegularizerEntry = component_union(REGULARIZERS.family, REGULARIZERS.config_models())
+OptimizerEntry = component_union(OPTIMIZERS.family, OPTIMIZERS.config_models())
+ScheduleEntry = component_union(SCHEDULES.family, SCHEDULES.config_models())
 
 
 class PipelineSpec(SpecModel):
