@@ -1,0 +1,30 @@
+"""Mish: y = x·tanh(softplus(x))."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from mathflow.autodiff.tensor import Tensor
+from mathflow.functional import nn as fnn
+from mathflow.nn.layer import LAYERS, LayerConfig
+from mathflow.nn.layers.activations import Activation
+
+
+class MishConfig(LayerConfig):
+    """y = x·tanh(log(1 + eˣ))."""
+
+    type: Literal["mish"] = "mish"
+
+
+@LAYERS.register
+class Mish(Activation):
+    """y = x·tanh(softplus(x)) = x·tanh(log(1 + eˣ)) (Misra, 2019): smooth, non-monotonic, ≈ relu for large |x|."""
+
+    config_model = MishConfig
+    init_family = "he_uniform"
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * fnn.tanh(fnn.softplus(x))
+
+    def export(self, builder: Any, x: str) -> str:
+        return builder.op("Mul", x, builder.op("Tanh", builder.op("Softplus", x)))
