@@ -1,0 +1,75 @@
+"""Layer normalisation over the trailing per-sample axes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from mathflow.autodiff.tensor import Tensor
+from mathflow.errors import MathflowError, ShapeError
+from mathflow.functional.arithmetic import sqrt
+from mathflow.functional.reduce import mean
+from mathflow.nn import init
+from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig, ParameterSpec
+from mathflow.schema.types import PositiveFloat, PositiveInt
+
+
+class LayerNormConfig(LayerConfig):
+    """Normalise each sample over its last ``axes`` axes, then scale γ and shift β."""
+
+    type: Literal["layernorm"] = "layernorm"
+    axes: PositiveInt = Field(1, description="how many trailing per-sample axes are normalised together")
+    eps: PositiveFloat = 1e-5
+
+
+@LAYERS.register
+class LayerNorm(Layer):
+    """y = γ ⊙ (x − μ) / √(σ² + ε) + β, with μ and σ² (biased) the mean and variance of each sample
+    over its last ``axes`` axes, and γ, β of those axes' shape (as ``torch.nn.LayerNorm``).
+
+    Unlike batch normalisation it needs no batch statistics: training and evaluation compute the same.
+    """
+
+    config_model = LayerNormConfig
+
+    def __init__(self, axes: int = 1, eps: float = 1e-5, *, name: str | None = None):
+        super().__init__(name=name)
+        if isinstance(axes, bool) or not isinstance(axes, int) or axes < 1:
+            raise MathflowError(f"layernorm: axes must be a positive integer, got {axes!r}")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
+            raise MathflowError(f"layernorm: eps must be a positive number, got {eps!r}")
+        self.axes = axes
+        self.eps = float(eps)
+
+    def output_shape(self, input_shape: InputShape) -> InputShape:
+        shape = tuple(input_shape)
+        if len(shape) < self.axes:
+            raise ShapeError(f"layernorm normalises the last {self.axes} axes, but samples have shape {shape}")
+        if self.built and shape[-self.axes :] != tuple(self.gamma.shape):
+            raise ShapeError(f"layernorm was built for trailing shape {tuple(self.gamma.shape)}, got {shape}")
+        return shape
+
+    def parameter_specs(self, input_shape: InputShape) -> list[ParameterSpec]:
+        normalised = tuple(input_shape)[-self.axes :]
+        return [
+            ParameterSpec("gamma", normalised, "norm", init.ones),
+            ParameterSpec("beta", normalised, "norm", init.zeros),
+        ]
+
+    def _reduced(self) -> tuple[int, ...]:
+        return tuple(range(-self.axes, 0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        mu = mean(x, axis=self._reduced(), keepdims=True)
+        centred = x - mu
+        var = mean(centred * centred, axis=self._reduced(), keepdims=True)
+        return centred / sqrt(var + self.eps) * self.gamma + self.beta
+
+    def export(self, builder: Any, x: str) -> str:
+        axes = list(self._reduced())
+        centred = builder.op("Sub", x, builder.op("ReduceMean", x, axes=axes, keepdims=1))
+        var = builder.op("ReduceMean", builder.op("Mul", centred, centred), axes=axes, keepdims=1)
+        std = builder.op("Sqrt", builder.op("Add", var, builder.scalar(self.eps)))
+        y = builder.op("Mul", builder.op("Div", centred, std), self.export_state(builder, "gamma"))
+        return builder.op("Add", y, self.export_state(builder, "beta"))
