@@ -26,6 +26,7 @@ def test_every_pipeline_is_covered() -> None:
 def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path) -> None:
     import mathflow as mf
     from mathflow.data import Pipeline
+    from mathflow.export import runtime
     from mathflow.pipeline import load_pipeline
     from mathflow.predictor import export_model, output_mode, predict_with_model
     from mathflow.run import run_pipeline
@@ -53,12 +54,22 @@ def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path) -> None:
         model.load_state_dict({k: archive[k] for k in archive.files})
     transforms = Pipeline.load(mlf.download_artifacts(result.run_id, "transforms.npz", str(tmp_path)))
     mode, threshold = output_mode(data.train.task, compiled.build_loss())
-    desc, _ = export_model(model, output=mode, threshold=threshold)
-    expected = predict_with_model(model, transforms, x, desc)
-    got = np.asarray(load_model(f"runs:/{result.run_id}/model", store).predict(x))
+    description, constants = export_model(model, transforms, output=mode, threshold=threshold)
+    expected = predict_with_model(model, transforms, x, description)
+    exported = runtime.predict_array(description, constants, x)
+    pyfunc = load_model(f"runs:/{result.run_id}/model", store)
+    # the logged model is the export of the logged weights and transforms
+    logged = pyfunc.unwrap_python_model()
+    assert logged.description == description
+    assert sorted(logged.constants) == sorted(constants)
+    for name, value in constants.items():
+        np.testing.assert_array_equal(logged.constants[name], value, err_msg=name)
+    got = np.asarray(pyfunc.predict(x))
     if mode == "argmax":
+        np.testing.assert_array_equal(exported, expected)
         np.testing.assert_array_equal(got, expected)
     else:
+        np.testing.assert_allclose(exported, expected, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 

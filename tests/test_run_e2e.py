@@ -173,6 +173,7 @@ def test_pyfunc_predictions_equal_mathflow_predict(client, cnn_run: dict, store:
     """The logged NumPy pyfunc, ``mathflow predict`` and mathflow's own model agree on the test split."""
     import mathflow as mf
     from mathflow.data import Pipeline
+    from mathflow.export import runtime
     from mathflow.pipeline import load_pipeline
     from mathflow.predictor import export_model, output_mode, predict_with_model
     from mathflow.tracking.run import load_model
@@ -189,10 +190,17 @@ def test_pyfunc_predictions_equal_mathflow_predict(client, cnn_run: dict, store:
         model.load_state_dict({k: archive[k] for k in archive.files})
     transforms = Pipeline.load(client.download_artifacts(rid, "transforms.npz", str(tmp_path)))
     mode, threshold = output_mode("classification", compiled.build_loss())
-    desc, _ = export_model(model, output=mode, threshold=threshold)
-    reference = predict_with_model(model, transforms, x, desc)
+    description, constants = export_model(model, transforms, output=mode, threshold=threshold)
+    reference = predict_with_model(model, transforms, x, description)
+    np.testing.assert_array_equal(runtime.predict_array(description, constants, x), reference)
 
     pyfunc = load_model(f"runs:/{rid}/model", uri)
+    # the logged model is the export of the logged weights and transforms
+    logged = pyfunc.unwrap_python_model()
+    assert logged.description == description
+    assert sorted(logged.constants) == sorted(constants)
+    for name, value in constants.items():
+        np.testing.assert_array_equal(logged.constants[name], value, err_msg=name)
     got = np.asarray(pyfunc.predict(x))
     np.testing.assert_array_equal(got, reference)
     # the trained model is better than chance on these digits

@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 import mathflow.functional as F
+from mathflow import nn
 from mathflow.errors import MathflowError
+from mathflow.export import runtime
+from mathflow.export.model import describe, export_program
+from mathflow.predictor import export_model
 from mathflow.tracking import (
     Tracker,
     artifact_root,
@@ -64,27 +68,21 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def _mlp(rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict]:
-    weights = {
-        "0.weight": rng.normal(size=(4, 8)).astype(np.float32),
-        "0.bias": rng.normal(size=8).astype(np.float32),
-        "2.weight": rng.normal(size=(8, 3)).astype(np.float32),
-        "2.bias": rng.normal(size=3).astype(np.float32),
-    }
-    spec = {
-        "layers": [
-            {"type": "dense", "weight": "0.weight", "bias": "0.bias", "activation": "relu"},
-            {"type": "dropout"},
-            {"type": "dense", "weight": "2.weight", "bias": "2.bias"},
-        ],
-        "output": "softmax",
-    }
-    return weights, spec
+def _mlp(rng: np.random.Generator) -> nn.Sequential:
+    """A built MLP on 4 features (dense relu → dropout → dense → softmax) with random weights and
+    biases, in evaluation mode."""
+    model = nn.Sequential(nn.Dense(8, activation="relu"), nn.Dropout(0.5), nn.Dense(3), nn.Softmax())
+    model.build((4,))
+    model.load_state_dict({k: rng.normal(size=v.shape).astype(np.float32) for k, v in model.state_dict().items()})
+    model.eval()
+    return model
 
 
-def _mlp_reference(weights: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    h = np.maximum(x @ weights["0.weight"] + weights["0.bias"], 0)
-    z = h @ weights["2.weight"] + weights["2.bias"]
+def _mlp_reference(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
+    """The forward pass of :func:`_mlp` written out in float64 NumPy from the layer weights."""
+    w = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
+    h = np.maximum(np.asarray(x, dtype=np.float64) @ w["0.weight"] + w["0.bias"], 0)
+    z = h @ w["2.weight"] + w["2.bias"]
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
@@ -436,168 +434,242 @@ def test_two_processes_create_a_fresh_store_at_once(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # the NumPy pyfunc model
 # --------------------------------------------------------------------------------------------------
+def _run_exported(model: nn.Layer, x: np.ndarray) -> np.ndarray:
+    """``model``'s exported program run by the NumPy runtime on the batch ``x``."""
+    program = export_program(model)
+    return runtime.run_program(program.to_data(), program.constants, x)
+
+
 def test_pyfunc_model_predicts_like_a_direct_numpy_forward(
     tracker: Tracker, uri: str, rng: np.random.Generator
 ) -> None:
-    from mathflow.data import Pipeline, dataset_from_arrays
-
-    weights, spec = _mlp(rng)
-    x_raw = rng.normal(loc=3.0, scale=2.0, size=(30, 4)).astype(np.float32)
-    pipeline = Pipeline(["standardize"]).fit(dataset_from_arrays(x_raw, rng.integers(0, 3, size=30)))
-    with tracker.start("exp-model") as run:
-        model_uri = run.log_model(weights, spec, pipeline.state(), input_example=x_raw)
-    assert model_uri == f"runs:/{run.run_id}/model"
-    model = load_model(model_uri, uri)
-    x_new = rng.normal(loc=3.0, scale=2.0, size=(7, 4)).astype(np.float32)
-    got = model.predict(x_new)
-    expected = _mlp_reference(weights, pipeline.transform_x(x_new))
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
     import pandas as pd
 
-    np.testing.assert_allclose(model.predict(pd.DataFrame(x_new)), expected, rtol=1e-5, atol=1e-6)
+    from mathflow.data import Pipeline, dataset_from_arrays
 
-
-def test_log_model_rejects_a_spec_that_does_not_fit(tracker: Tracker, rng: np.random.Generator) -> None:
-    weights, spec = _mlp(rng)
-    broken = {"layers": [{"type": "dense", "weight": "missing", "bias": "0.bias"}]}
+    model = _mlp(rng)
+    x_raw = rng.normal(loc=3.0, scale=2.0, size=(30, 4)).astype(np.float32)
+    pipeline = Pipeline(["standardize"]).fit(dataset_from_arrays(x_raw, rng.integers(0, 3, size=30)))
+    description, constants = export_model(model, pipeline)
+    assert description["output"] == "identity" and description["program"]["input_shape"] == [4]
     with tracker.start("exp-model") as run:
-        with pytest.raises(MathflowError, match="missing"):
-            run.log_model(weights, broken, None, input_example=np.zeros((2, 4), np.float32))
-        with pytest.raises(MathflowError, match="does not fit"):
-            run.log_model(weights, spec, None, input_example=np.zeros((2, 5), np.float32))
+        model_uri = run.log_model(constants, description, input_example=x_raw)
+    assert model_uri == f"runs:/{run.run_id}/model"
+    loaded = load_model(model_uri, uri)
+    # the artifacts hold the exported program and its constants unchanged
+    logged = loaded.unwrap_python_model()
+    assert logged.description["program"] == description["program"]
+    assert sorted(logged.constants) == sorted(constants)
+    for name, value in constants.items():
+        np.testing.assert_array_equal(logged.constants[name], value, err_msg=name)
+
+    x_new = rng.normal(loc=3.0, scale=2.0, size=(7, 4)).astype(np.float32)
+    got = loaded.predict(x_new)
+    train = x_raw.astype(np.float64)
+    expected = _mlp_reference(model, (x_new - train.mean(axis=0)) / train.std(axis=0))
+    assert got.shape == (7, 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(loaded.predict(pd.DataFrame(x_new)), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_numpy_forward_matches_the_engine(rng: np.random.Generator) -> None:
-    from mathflow.tracking import pyfunc_model as pm
+def test_log_model_rejects_a_description_that_does_not_fit(tracker: Tracker, rng: np.random.Generator) -> None:
+    description, constants = export_model(_mlp(rng))
+    x = np.zeros((2, 4), np.float32)
+    # a node that reads a constant the weights do not hold
+    broken = json.loads(json.dumps(description))
+    matmul = next(node for node in broken["program"]["nodes"] if node["op"] == "MatMul")
+    matmul["inputs"][1] = "missing"
+    # a constant the program lists, left out of the weights
+    dropped = sorted(constants)[0]
+    fewer = {k: v for k, v in constants.items() if k != dropped}
+    with tracker.start("exp-model") as run:
+        with pytest.raises(MathflowError, match="does not run on the input example: .*'missing'"):
+            run.log_model(constants, broken, input_example=x)
+        with pytest.raises(MathflowError, match=f"does not run on the input example: .*{dropped}"):
+            run.log_model(fewer, description, input_example=x)
+        with pytest.raises(MathflowError, match=r"does not run on the input example: .*\(2, 5\)"):
+            run.log_model(constants, description, input_example=np.zeros((2, 5), np.float32))
+        assert run.model_uri is None
 
-    x = rng.normal(size=(2, 3, 9, 8))
-    w = rng.normal(size=(4, 3, 3, 2))
-    b = rng.normal(size=4)
+
+def test_exported_conv_pooling_and_activations_match_the_engine(rng: np.random.Generator) -> None:
+    """Single layers exported and run by the NumPy runtime against mathflow's functional ops."""
+    x = rng.normal(size=(2, 3, 9, 8)).astype(np.float32)
+    w = rng.normal(size=(4, 3, 3, 2)).astype(np.float32)
+    b = rng.normal(size=4).astype(np.float32)
     for stride, padding in [(1, 0), (2, 1), (2, (1, 2))]:
-        ours = pm.conv2d(x, w, b, stride, padding)
+        model = nn.Sequential(nn.Conv2D(4, (3, 2), stride=stride, padding=padding))
+        model.build((3, 9, 8))
+        model.load_state_dict({"0.weight": w, "0.bias": b})
         engine = F.conv2d(x, w, b, stride=stride, padding=padding).numpy()
-        np.testing.assert_allclose(ours, engine, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(_run_exported(model, x), engine, rtol=1e-5, atol=1e-5)
     for size, stride in [(2, None), (3, 2), ((2, 3), (1, 2))]:
+        for layer, engine_pool in [(nn.MaxPool2D, F.max_pool2d), (nn.AvgPool2D, F.avg_pool2d)]:
+            model = nn.Sequential(layer(size, stride))
+            model.build((3, 9, 8))
+            engine = engine_pool(x, size, stride=stride).numpy()
+            np.testing.assert_allclose(_run_exported(model, x), engine, rtol=1e-6, atol=1e-6)
+    z = rng.normal(scale=3.0, size=(5, 6)).astype(np.float32)
+    cases = [
+        (nn.ReLU(), F.relu(z)),
+        (nn.Sigmoid(), F.sigmoid(z)),
+        (nn.Tanh(), F.tanh(z)),
+        (nn.Softmax(), F.softmax(z)),
+        (nn.GELU(), F.gelu(z)),
+        (nn.ELU(0.7), F.elu(z, 0.7)),
+        (nn.Softplus(), F.softplus(z)),
+        (nn.LeakyReLU(0.2), F.leaky_relu(z, 0.2)),
+    ]
+    for layer, expected in cases:
+        model = nn.Sequential(layer)
+        model.build((6,))
         np.testing.assert_allclose(
-            pm.pool2d(x, "max", size, stride), F.max_pool2d(x, size, stride=stride).numpy(), rtol=1e-12
+            _run_exported(model, z), expected.numpy(), rtol=1e-5, atol=1e-6, err_msg=layer.registry_name
         )
-        np.testing.assert_allclose(
-            pm.pool2d(x, "avg", size, stride), F.avg_pool2d(x, size, stride=stride).numpy(), rtol=1e-12
-        )
-    z = rng.normal(scale=3.0, size=(5, 6))
-    cases = {
-        "relu": F.relu(z),
-        "sigmoid": F.sigmoid(z),
-        "tanh": F.tanh(z),
-        "softmax": F.softmax(z),
-        "log_softmax": F.log_softmax(z),
-        "gelu": F.gelu(z),
-        "elu": F.elu(z),
-        "softplus": F.softplus(z),
-    }
-    for name, expected in cases.items():
-        np.testing.assert_allclose(pm.apply_activation(name, z), expected.numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(
-        pm.apply_activation({"type": "leaky_relu", "negative_slope": 0.2}, z), F.leaky_relu(z, 0.2).numpy()
+
+
+def _small_cnn(rng: np.random.Generator) -> nn.Sequential:
+    """conv → batchnorm → relu → maxpool → flatten → dense on (1, 6, 6) images, trained for three SGD
+    steps (so γ, β and the running statistics move away from their initial values), then switched to
+    evaluation mode."""
+    from mathflow.optim import SGD
+
+    model = nn.Sequential(
+        nn.Conv2D(2, 3, padding=1), nn.BatchNorm(), nn.ReLU(), nn.MaxPool2D(2), nn.Flatten(), nn.Dense(4)
     )
+    model.build((1, 6, 6))
+    # batch norm cancels the conv bias in training (it gets no gradient): start it away from zero
+    model.load_state_dict({**model.state_dict(), "0.bias": rng.normal(size=2).astype(np.float32)})
+    optimizer, loss_fn = SGD(model.parameters(), lr=0.1), nn.CrossEntropy()
+    for _ in range(3):
+        x = rng.normal(loc=0.5, scale=2.0, size=(16, 1, 6, 6)).astype(np.float32)
+        loss = loss_fn(model(x), rng.integers(0, 4, size=16))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    return model
 
 
-def test_numpy_forward_of_a_small_cnn(rng: np.random.Generator) -> None:
-    """conv → batchnorm → relu → maxpool → flatten → dense, against the forward written out by hand."""
-    from mathflow.tracking import pyfunc_model as pm
-
-    weights = {
-        "c.w": rng.normal(size=(2, 1, 3, 3)).astype(np.float32),
-        "c.b": rng.normal(size=2).astype(np.float32),
-        "bn.mean": rng.normal(size=2).astype(np.float32),
-        "bn.var": rng.uniform(0.5, 2.0, size=2).astype(np.float32),
-        "bn.gamma": rng.normal(size=2).astype(np.float32),
-        "bn.beta": rng.normal(size=2).astype(np.float32),
-        "d.w": rng.normal(size=(2 * 3 * 3, 4)).astype(np.float32),
-        "d.b": rng.normal(size=4).astype(np.float32),
-    }
-    spec = {
-        "input_shape": [1, 6, 6],
-        "layers": [
-            {"type": "conv2d", "weight": "c.w", "bias": "c.b", "stride": 1, "padding": [1, 1]},
-            {"type": "batchnorm", "mean": "bn.mean", "var": "bn.var", "gamma": "bn.gamma", "beta": "bn.beta"},
-            {"type": "relu"},
-            {"type": "maxpool2d", "size": 2, "stride": 2},
-            {"type": "flatten"},
-            {"type": "dense", "weight": "d.w", "bias": "d.b"},
-        ],
-        "output": "argmax",
-        "classes": ["a", "b", "c", "d"],
-    }
-    x = rng.normal(size=(3, 36)).astype(np.float32)  # flat rows, as a JSON request sends them
-    img = np.pad(x.reshape(3, 1, 6, 6), ((0, 0), (0, 0), (1, 1), (1, 1))).astype(np.float64)
-    conv = np.zeros((3, 2, 6, 6))
+def _small_cnn_reference(model: nn.Sequential, x: np.ndarray) -> np.ndarray:
+    """The logits of :func:`_small_cnn` for flat rows ``x`` (n, 36), written out by hand in float64."""
+    w = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
+    n = len(x)
+    img = np.pad(np.asarray(x, np.float64).reshape(n, 1, 6, 6), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    conv = np.zeros((n, 2, 6, 6))
     for f in range(2):
         for i in range(6):
             for j in range(6):
-                conv[:, f, i, j] = (img[:, 0, i : i + 3, j : j + 3] * weights["c.w"][f, 0]).sum(axis=(1, 2))
-        conv[:, f] += weights["c.b"][f]
-    bn = (conv - weights["bn.mean"][None, :, None, None]) / np.sqrt(weights["bn.var"][None, :, None, None] + 1e-5)
-    bn = bn * weights["bn.gamma"][None, :, None, None] + weights["bn.beta"][None, :, None, None]
-    act = np.maximum(bn, 0)
-    pooled = act.reshape(3, 2, 3, 2, 3, 2).max(axis=(3, 5))
-    logits = pooled.reshape(3, -1) @ weights["d.w"] + weights["d.b"]
-    raw = pm.predict_array({**spec, "output": "identity"}, weights, None, x)
-    np.testing.assert_allclose(raw, logits, rtol=1e-4, atol=1e-4)
-    labels = pm.predict_array(spec, weights, None, x)
-    assert list(labels) == [spec["classes"][k] for k in logits.argmax(axis=1)]
+                conv[:, f, i, j] = (img[:, 0, i : i + 3, j : j + 3] * w["0.weight"][f, 0]).sum(axis=(1, 2))
+        conv[:, f] += w["0.bias"][f]
+
+    def per_channel(name: str) -> np.ndarray:
+        return w[name][None, :, None, None]
+
+    eps = model[1].eps
+    bn = (conv - per_channel("1.running_mean")) / np.sqrt(per_channel("1.running_var") + eps)
+    bn = bn * per_channel("1.gamma") + per_channel("1.beta")
+    pooled = np.maximum(bn, 0).reshape(n, 2, 3, 2, 3, 2).max(axis=(3, 5))
+    return pooled.reshape(n, -1) @ w["5.weight"] + w["5.bias"]
 
 
-def test_binary_outputs_and_spec_errors() -> None:
-    from mathflow.tracking import MathflowNumpyModel
-    from mathflow.tracking import pyfunc_model as pm
+def test_exported_small_cnn_matches_the_engine_and_a_hand_forward(rng: np.random.Generator) -> None:
+    model = _small_cnn(rng)
+    state = model.state_dict()
+    assert not np.allclose(state["1.running_mean"], 0.0) and not np.allclose(state["1.running_var"], 1.0)
+    assert not np.allclose(state["1.gamma"], 1.0) and not np.allclose(state["1.beta"], 0.0)
 
-    weights = {"w": np.array([[1.0], [-1.0]], np.float32), "b": np.array([0.0], np.float32)}
+    x = rng.normal(size=(3, 36)).astype(np.float32)  # flat rows, as a JSON request sends them
+    images = x.reshape(3, 1, 6, 6)
+    engine = model(images).numpy()
+    program = export_program(model)
+    assert program.input_shape == [1, 6, 6]
+    got = runtime.run_program(program.to_data(), program.constants, images)
+    assert got.dtype == np.float32 and got.shape == (3, 4)
+    np.testing.assert_allclose(got, engine, rtol=1e-5, atol=1e-5)
+    logits = _small_cnn_reference(model, x)
+    np.testing.assert_allclose(got, logits, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(engine, logits, rtol=1e-4, atol=1e-4)
+
+    classes = ["a", "b", "c", "d"]
+    raw = runtime.predict_array(describe(program), program.constants, x)  # flat rows → (1, 6, 6) samples
+    np.testing.assert_allclose(raw, got, rtol=1e-6, atol=1e-6)
+    labels = runtime.predict_array(describe(program, output="argmax", classes=classes), program.constants, x)
+    assert list(labels) == [classes[k] for k in logits.argmax(axis=1)]
+    indices = runtime.predict_array(describe(program, output="argmax"), program.constants, x)
+    assert indices.tolist() == logits.argmax(axis=1).tolist()
+
+
+def test_exported_binary_outputs_and_program_errors() -> None:
+    from mathflow.predictor import output_mode
+
     x = np.array([[2.0, 1.0], [1.0, 2.0], [0.2, 0.0]], np.float32)  # logits 1, -1, 0.2
-    logit_spec = {"layers": [{"type": "dense", "weight": "w", "bias": "b"}], "output": "argmax"}
-    assert pm.predict_array(logit_spec, weights, None, x).tolist() == [1, 0, 1]
-    prob_spec = {"layers": [{"type": "dense", "weight": "w", "bias": "b", "activation": "sigmoid"}], "output": "argmax"}
-    assert pm.predict_array(prob_spec, weights, None, x).tolist() == [1, 0, 1]
-    assert pm.predict_array({**prob_spec, "threshold": 0.6}, weights, None, x).tolist() == [1, 0, 0]
-    np.testing.assert_allclose(
-        pm.predict_array({**logit_spec, "output": "sigmoid"}, weights, None, x)[:, 0], 1 / (1 + np.exp([-1, 1, -0.2]))
-    )
-    with pytest.raises(pm.ModelSpecError, match="unknown layer type 'lstm'"):
-        pm.predict_array({"layers": [{"type": "lstm"}]}, weights, None, x)
-    with pytest.raises(pm.ModelSpecError, match="unknown activation 'swoosh'"):
-        pm.apply_activation("swoosh", x)
-    with pytest.raises(pm.ModelSpecError, match="before its artifacts"):
-        MathflowNumpyModel().predict(None, x)
-    model = MathflowNumpyModel(logit_spec, weights)
-    assert model.predict(None, x.tolist()).tolist() == [1, 0, 1]
+
+    def one_unit(activation: str | None) -> nn.Sequential:
+        model = nn.Sequential(nn.Dense(1, activation=activation))
+        model.build((2,))
+        model.load_state_dict({"0.weight": np.array([[1.0], [-1.0]], np.float32), "0.bias": np.zeros(1, np.float32)})
+        return model
+
+    def predict(model: nn.Sequential, model_input: object = x, **how: object) -> np.ndarray:
+        description, constants = export_model(model, **how)
+        return runtime.predict_array(description, constants, model_input)
+
+    logits, probabilities = one_unit(None), one_unit("sigmoid")
+    mode, threshold = output_mode("classification", nn.BinaryCrossEntropy(from_logits=True))
+    assert (mode, threshold) == ("argmax", 0.0)
+    assert predict(logits, output=mode, threshold=threshold).tolist() == [1, 0, 1]
+    assert predict(logits, x.tolist(), output=mode, threshold=threshold).tolist() == [1, 0, 1]
+    assert predict(logits, output=mode, threshold=threshold, classes=["no", "yes"]).tolist() == ["yes", "no", "yes"]
+    mode, threshold = output_mode("classification", nn.BinaryCrossEntropy())
+    assert (mode, threshold) == ("argmax", 0.5)
+    assert predict(probabilities, output=mode, threshold=threshold).tolist() == [1, 0, 1]
+    assert predict(probabilities, output="argmax", threshold=0.6).tolist() == [1, 0, 0]
+    sigma = 1 / (1 + np.exp([-1.0, 1.0, -0.2]))
+    np.testing.assert_allclose(predict(logits, output="sigmoid")[:, 0], sigma, rtol=1e-6)
+    np.testing.assert_allclose(predict(probabilities)[:, 0], sigma, rtol=1e-6)
+
+    description, constants = export_model(logits, output="argmax")
+    unknown_op = json.loads(json.dumps(description))
+    unknown_op["program"]["nodes"][0]["op"] = "Lstm"
+    with pytest.raises(runtime.ProgramError, match="node 0: unknown op 'Lstm'"):
+        runtime.predict_array(unknown_op, constants, x)
+    with pytest.raises(runtime.ProgramError, match="unknown output mode 'swoosh'"):
+        runtime.predict_array({**description, "output": "swoosh"}, constants, x)
+    with pytest.raises(runtime.ProgramError, match=r"the input has shape \(3, 3\)"):
+        runtime.predict_array(description, constants, np.zeros((3, 3), np.float32))
 
 
-def test_numpy_transforms_match_the_data_pipeline(rng: np.random.Generator) -> None:
+def test_exported_transforms_match_the_data_pipeline(rng: np.random.Generator) -> None:
     from mathflow.data import Pipeline, dataset_from_arrays
-    from mathflow.tracking import pyfunc_model as pm
 
     x = rng.normal(size=(40, 16)).astype(np.float32) * np.arange(1, 17, dtype=np.float32)
     y = rng.integers(0, 3, size=40)
-    specs = [
-        ["standardize", {"pca": {"n_components": 4}}],
-        [{"minmax": {"clip": True}}, {"reshape": {"shape": [1, 4, 4]}}, "flatten", "one_hot"],
+    cases = [
+        (["standardize", {"pca": {"n_components": 4}}], nn.Identity(), (4,)),
+        ([{"minmax": {"clip": True}}, {"reshape": {"shape": [1, 4, 4]}}, "flatten", "one_hot"], nn.Flatten(), (16,)),
     ]
-    for transforms in specs:
+    for transforms, model, out_shape in cases:
         pipeline = Pipeline(transforms).fit(dataset_from_arrays(x, y))
-        new = rng.normal(size=(5, 16)).astype(np.float32) * 20
-        ours = pm.apply_transforms(pipeline.state(), new)
-        np.testing.assert_allclose(ours, pipeline.transform_x(new), rtol=1e-5, atol=1e-5)
+        assert pipeline.output_shape() == out_shape
+        program = export_program(model, pipeline)
+        assert program.input_shape == [16]
+        new = rng.normal(size=(5, 16)).astype(np.float32) * 20  # far outside the training range: clip matters
+        got = runtime.run_program(program.to_data(), program.constants, new)
+        assert got.shape == (5, *out_shape)
+        np.testing.assert_allclose(got, pipeline.transform_x(new), rtol=1e-5, atol=1e-5, err_msg=str(transforms))
 
 
 def test_pyfunc_loads_with_numpy_alone(tracker: Tracker, uri: str, rng: np.random.Generator, tmp_path: Path) -> None:
     """The logged model loads and predicts in a process where mathflow cannot be imported."""
     import mlflow.artifacts
 
-    weights, spec = _mlp(rng)
+    model = _mlp(rng)
+    description, constants = export_model(model)
     x = rng.normal(size=(4, 4)).astype(np.float32)
     with tracker.start("exp-model") as run:
-        run.log_model(weights, spec, None, input_example=x)
+        run.log_model(constants, description, input_example=x)
         model_uri = run.model_info.model_uri
     with using_tracking_uri(uri):
         local = mlflow.artifacts.download_artifacts(model_uri, dst_path=str(tmp_path / "model"))
@@ -617,7 +689,7 @@ def test_pyfunc_loads_with_numpy_alone(tracker: Tracker, uri: str, rng: np.rando
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
-    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), _mlp_reference(weights, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), _mlp_reference(model, x), rtol=1e-5, atol=1e-6)
 
 
 def _env_without_uri() -> dict[str, str]:
@@ -626,10 +698,11 @@ def _env_without_uri() -> dict[str, str]:
 
 @pytest.mark.slow
 def test_mlflow_models_predict_cli(tracker: Tracker, uri: str, rng: np.random.Generator, tmp_path: Path) -> None:
-    weights, spec = _mlp(rng)
+    model = _mlp(rng)
+    description, constants = export_model(model)
     x = rng.normal(size=(3, 4)).astype(np.float32)
     with tracker.start("exp-model") as run:
-        run.log_model(weights, spec, None, input_example=x)
+        run.log_model(constants, description, input_example=x)
     (tmp_path / "in.json").write_text(json.dumps({"inputs": x.tolist()}))
     env = {**_env_without_uri(), "MLFLOW_TRACKING_URI": uri}
     cmd = [sys.executable, "-m", "mlflow", "models", "predict", "-m", f"runs:/{run.run_id}/model"]
@@ -637,4 +710,4 @@ def test_mlflow_models_predict_cli(tracker: Tracker, uri: str, rng: np.random.Ge
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     predictions = np.asarray(json.loads((tmp_path / "out.json").read_text())["predictions"])
-    np.testing.assert_allclose(predictions, _mlp_reference(weights, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predictions, _mlp_reference(model, x), rtol=1e-5, atol=1e-6)
