@@ -101,10 +101,18 @@ def validate(
 @_report_errors
 def schema(
     output: str = typer.Option(None, "--output", "-o", help="Write the schema to this file instead of printing it."),
+    kind: str = typer.Option("pipeline", "--kind", help="pipeline (ML pipelines) or math (kind: optimize | analyze)."),
     debug: bool = _DEBUG,
 ) -> None:
-    """Print (or write) the JSON Schema of pipeline files."""
-    from mathflow.schema import schema_text
+    """Print (or write) the JSON Schema of pipeline files (generated from the component registries)."""
+    from mathflow.errors import MathflowError
+
+    if kind not in ("pipeline", "math"):
+        raise MathflowError(f"unknown schema kind {kind!r}", suggestion="use pipeline or math")
+    if kind == "math":
+        from mathflow.schema.math_pipeline import math_schema_text as schema_text
+    else:
+        from mathflow.schema import schema_text
 
     text = schema_text()
     if output:

@@ -431,8 +431,10 @@ def _log_inputs(ctx: _RunContext, data: Any) -> None:
 
 
 def _uses_sparsity(spec: Any) -> bool:
-    """Whether a regularizer drives weights to zero (L1 or elastic net): then sparsity is logged."""
-    return any(r.type == "l1" or getattr(r, "type", "").startswith("elastic") for r in spec.regularizers)
+    """Whether a regularizer that drives weights to zero (``sparsifies``) is used: then runs log the sparsity."""
+    from mathflow.nn import REGULARIZERS
+
+    return any(REGULARIZERS.get(r.type).sparsifies for r in spec.regularizers)
 
 
 def _build_training(ctx: _RunContext, progress: Any) -> _Training:

@@ -32,6 +32,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def assert_logged_export():
+    """Check that a loaded pyfunc carries exactly the exported description and constants."""
+
+    def check(pyfunc, description, constants) -> None:
+        logged = pyfunc.unwrap_python_model()
+        assert logged.description == description
+        assert sorted(logged.constants) == sorted(constants)
+        for name, value in constants.items():
+            np.testing.assert_array_equal(logged.constants[name], value, err_msg=name)
+
+    return check
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if not gpu_items or mf.gpu_available():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import mathflow as mf
-from mathflow.compiler import BUILTIN, compile_pipeline, to_dot, to_mermaid
+from mathflow.compiler import compile_pipeline, to_dot, to_mermaid
 from mathflow.compiler.model import GraphModel
 from mathflow.config import ConfigError, load_config
 from mathflow.pipeline import load_pipeline
@@ -217,13 +217,14 @@ def test_cycle_is_reported_once_at_the_closing_input(workdir):
 
 
 # ------------------------------------------------------------------------------------------ data metadata
-@pytest.mark.parametrize("name", sorted(BUILTIN))
-def test_static_table_matches_the_real_data(name):
-    from mathflow.data import load_dataset
+@pytest.mark.parametrize("name", ["digits", "iris", "wine", "breast_cancer", "diabetes"])
+def test_shape_rule_matches_the_real_data(name):
+    from mathflow.data import DATASETS, load_dataset
 
-    shape, task, classes = BUILTIN[name]
+    shape, task, classes, target = DATASETS.get(name)().shape_rule()
     ds = load_dataset(name)
     assert tuple(ds.x.shape[1:]) == shape and ds.task == task and ds.num_classes == classes
+    assert tuple(ds.y.shape[1:]) == target
 
 
 @pytest.mark.parametrize(

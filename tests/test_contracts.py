@@ -232,9 +232,18 @@ def test_schedule_builds_and_gives_finite_rates(name):
 
 # ------------------------------------------------------------------------------ data
 @pytest.mark.parametrize("name", [n for n in _ids(DATASETS) if DATASETS.get(n).kind != "file"])
-def test_dataset_builds_from_its_defaults(name):
-    data = DATASETS.get(name)().load(0, **_config(DATASETS.get(name)))
+def test_dataset_builds_from_its_defaults_as_its_shape_rule_says(name):
+    source = DATASETS.get(name)()
+    params = _config(DATASETS.get(name))
+    data = source.load(0, **params)
     assert len(data.x) == len(data.y) > 0
+    shape, task, classes, target = source.shape_rule(**params)
+    assert (tuple(data.x.shape[1:]), data.task, data.num_classes, tuple(data.y.shape[1:])) == (
+        shape,
+        task,
+        classes,
+        target,
+    )
 
 
 @pytest.mark.parametrize("name", _ids(TRANSFORMS))

@@ -1,5 +1,5 @@
 """Every example pipeline in ``pipelines/`` runs end to end with a short epoch override, and its
-logged NumPy model predicts what mathflow's own model predicts."""
+logged NumPy model and ONNX model predict what mathflow's own model predicts."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_every_pipeline_is_covered() -> None:
 
 
 @pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])
-def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path) -> None:
+def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path, assert_logged_export) -> None:
     import mathflow as mf
     from mathflow.data import Pipeline
     from mathflow.export import runtime
@@ -58,12 +58,7 @@ def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path) -> None:
     expected = predict_with_model(model, transforms, x, description)
     exported = runtime.predict_array(description, constants, x)
     pyfunc = load_model(f"runs:/{result.run_id}/model", store)
-    # the logged model is the export of the logged weights and transforms
-    logged = pyfunc.unwrap_python_model()
-    assert logged.description == description
-    assert sorted(logged.constants) == sorted(constants)
-    for name, value in constants.items():
-        np.testing.assert_array_equal(logged.constants[name], value, err_msg=name)
+    assert_logged_export(pyfunc, description, constants)  # the export of the logged weights and transforms
     got = np.asarray(pyfunc.predict(x))
     if mode == "argmax":
         np.testing.assert_array_equal(exported, expected)
@@ -71,6 +66,17 @@ def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path) -> None:
     else:
         np.testing.assert_allclose(exported, expected, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+    # the logged ONNX model (transforms included) against mathflow's forward pass, before post-processing
+    from mathflow.autodiff.mode import no_grad
+    from mathflow.export.onnx import run_onnx
+
+    pytest.importorskip("onnxruntime")
+    onnx_file = mlf.download_artifacts(result.run_id, "model.onnx", str(tmp_path))
+    model.eval()
+    with no_grad():
+        forward = model(transforms.transform_x(x).astype(np.float32)).numpy()
+    np.testing.assert_allclose(run_onnx(onnx_file, x), forward, rtol=1e-5, atol=1e-5)
 
 
 def test_lasso_logs_sparsity(store: str) -> None:

@@ -169,7 +169,9 @@ def test_logged_model_is_a_numpy_pyfunc(client, cnn_run: dict, store: Path, tmp_
     assert client.get_run(cnn_run["run_id"]).data.tags["mathflow.model_uri"] == f"runs:/{cnn_run['run_id']}/model"
 
 
-def test_pyfunc_predictions_equal_mathflow_predict(client, cnn_run: dict, store: Path, tmp_path: Path) -> None:
+def test_pyfunc_predictions_equal_mathflow_predict(
+    client, cnn_run: dict, store: Path, tmp_path: Path, assert_logged_export
+) -> None:
     """The logged NumPy pyfunc, ``mathflow predict`` and mathflow's own model agree on the test split."""
     import mathflow as mf
     from mathflow.data import Pipeline
@@ -195,12 +197,7 @@ def test_pyfunc_predictions_equal_mathflow_predict(client, cnn_run: dict, store:
     np.testing.assert_array_equal(runtime.predict_array(description, constants, x), reference)
 
     pyfunc = load_model(f"runs:/{rid}/model", uri)
-    # the logged model is the export of the logged weights and transforms
-    logged = pyfunc.unwrap_python_model()
-    assert logged.description == description
-    assert sorted(logged.constants) == sorted(constants)
-    for name, value in constants.items():
-        np.testing.assert_array_equal(logged.constants[name], value, err_msg=name)
+    assert_logged_export(pyfunc, description, constants)  # the export of the logged weights and transforms
     got = np.asarray(pyfunc.predict(x))
     np.testing.assert_array_equal(got, reference)
     # the trained model is better than chance on these digits

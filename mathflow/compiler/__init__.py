@@ -20,7 +20,7 @@ from mathflow.compiler.checks import (
     check_regularizers,
     check_train,
 )
-from mathflow.compiler.data_info import BUILTIN, DataInfo, data_info
+from mathflow.compiler.data_info import DataInfo, data_info
 from mathflow.compiler.graph import INPUT, Graph, Node, show_shape
 from mathflow.compiler.render import to_dot, to_mermaid
 from mathflow.compiler.shapes import infer_shapes, make_layer
@@ -117,7 +117,6 @@ def compile_pipeline(spec: PipelineSpec, document: Document) -> CompiledPipeline
 
 
 __all__ = [
-    "BUILTIN",
     "INPUT",
     "CompiledPipeline",
     "DataInfo",

@@ -1,7 +1,7 @@
 """What the model will be fed: per-sample input shape, task, class count and target shape.
 
-Built-in and generated sources are described by a static table (no data is loaded); file
-sources are checked for existence (paths relative to the pipeline file) and then loaded.
+Built-in and generated sources describe their data by their ``shape_rule`` (no data is loaded);
+file sources are checked for existence (paths relative to the pipeline file) and then loaded.
 The data ``transforms`` are applied as shape rules to get the model's input shape.
 """
 
@@ -15,15 +15,6 @@ from mathflow.config.errors import IssueList
 from mathflow.config.loader import Document
 from mathflow.errors import MathflowError
 from mathflow.schema.data import DataSection, SourceConfig
-
-#: name → (sample shape, task, classes) of the fixed built-in data sets.
-BUILTIN: dict[str, tuple[tuple[int, ...], str, int | None]] = {
-    "digits": ((64,), "classification", 10),
-    "iris": ((4,), "classification", 3),
-    "wine": ((13,), "classification", 3),
-    "breast_cancer": ((30,), "classification", 2),
-    "diabetes": ((10,), "regression", None),
-}
 
 
 @dataclass(frozen=True)
@@ -53,24 +44,15 @@ def source_info(
     source: SourceConfig, document: Document, issues: IssueList, seed: int | None, split: str | None = None
 ) -> tuple[tuple[int, ...], str, int | None, tuple[int, ...]] | None:
     """(sample shape, task, classes, target shape) of the raw source, or None after an issue."""
-    name = source.type  # type: ignore[attr-defined]
-    if name in BUILTIN:
-        shape, task, classes = BUILTIN[name]
-        return shape, task, classes, (() if task == "classification" else (1,))
-    p = source.model_dump(exclude={"type"})
-    if name in ("moons", "circles", "xor"):
-        return (2,), "classification", 2, ()
-    if name == "blobs":
-        return (p["features"],), "classification", p["centers"], ()
-    if name == "spirals":
-        return (2,), "classification", p["classes"], ()
-    if name == "regression":
-        return (p["features"],), "regression", None, (1,)
-    if name == "synthetic":
-        if -1 in p["sample_shape"]:
-            issues.add(document.locate(_source_path(document, split)), "synthetic: sample_shape cannot contain -1")
-            return None
-        return tuple(p["sample_shape"]), "classification", p["num_classes"], ()
+    from mathflow.data import DATASETS
+
+    try:
+        known = DATASETS.get(source.type)().shape_rule(**source.model_dump(exclude={"type"}))  # type: ignore[attr-defined]
+    except MathflowError as exc:
+        issues.add(document.locate(_source_path(document, split)), exc.message, hint=exc.suggestion)
+        return None
+    if known is not None:
+        return known
     return _file_info(source, document, issues, seed, split)
 
 

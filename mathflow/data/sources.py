@@ -29,6 +29,9 @@ DATASETS: Registry[type[DataSource]] = Registry("dataset", discover=("mathflow.d
 
 _REQUIRED = object()
 
+#: (per-sample shape, task, number of classes or None, per-sample target shape).
+DataShape = tuple[tuple[int, ...], str, "int | None", tuple[int, ...]]
+
 
 def parse_spec(spec: Any, family: str, type_key: str = "type") -> tuple[str, dict[str, Any]]:
     """``(name, params)`` from ``"name"``, ``{"name": {params}}`` or ``{"type": "name", **params}``."""
@@ -142,6 +145,12 @@ class DataSource:
     def build(self, rng: np.random.Generator, base_dir: Any, **params: Any) -> Dataset:
         raise NotImplementedError
 
+    def shape_rule(self, **params: Any) -> DataShape | None:
+        """What the data looks like for ``params`` without generating or loading it: (per-sample
+        shape, task, class count or None, per-sample target shape). None when only loading can tell
+        (files). Raises MathflowError for parameters that cannot give data."""
+        return None
+
     def required_params(self) -> list[str]:
         return [k for k, v in self.defaults.items() if v is _REQUIRED]
 
@@ -187,6 +196,13 @@ def describe_sources() -> list[dict[str, Any]]:
 class _SklearnSource(DataSource):
     loader: ClassVar[str] = ""
     task: ClassVar[str] = "classification"
+    #: The per-sample shape and class count of the fixed table.
+    sample_shape: ClassVar[tuple[int, ...]] = ()
+    num_classes: ClassVar[int | None] = None
+
+    def shape_rule(self, **params: Any) -> DataShape:
+        target = () if self.task == "classification" else (1,)
+        return self.sample_shape, self.task, self.num_classes, target
 
     def build(self, rng: np.random.Generator, base_dir: Any, **params: Any) -> Dataset:
         import sklearn.datasets
@@ -230,6 +246,8 @@ class Digits(_SklearnSource):
     config_model = DigitsConfig
     description = "8×8 images of handwritten digits: 1797 samples, 64 pixel features (0–16), 10 classes"
     loader = "load_digits"
+    sample_shape = (64,)
+    num_classes = 10
 
 
 class IrisConfig(_BuiltinConfig):
@@ -243,6 +261,8 @@ class Iris(_SklearnSource):
     config_model = IrisConfig
     description = "Fisher's iris flowers: 150 samples, 4 features, 3 classes"
     loader = "load_iris"
+    sample_shape = (4,)
+    num_classes = 3
 
 
 class WineConfig(_BuiltinConfig):
@@ -256,6 +276,8 @@ class Wine(_SklearnSource):
     config_model = WineConfig
     description = "Wine recognition: 178 samples, 13 chemical features, 3 cultivars"
     loader = "load_wine"
+    sample_shape = (13,)
+    num_classes = 3
 
 
 class BreastCancerConfig(_BuiltinConfig):
@@ -269,6 +291,8 @@ class BreastCancer(_SklearnSource):
     config_model = BreastCancerConfig
     description = "Wisconsin breast cancer: 569 samples, 30 features, 2 classes (malignant, benign)"
     loader = "load_breast_cancer"
+    sample_shape = (30,)
+    num_classes = 2
 
 
 class DiabetesConfig(_BuiltinConfig):
@@ -282,6 +306,8 @@ class Diabetes(_SklearnSource):
     config_model = DiabetesConfig
     description = "Diabetes progression: 442 samples, 10 features, regression target of shape (1,)"
     loader = "load_diabetes"
+    sample_shape = (10,)
+    num_classes = None
     task = "regression"
 
 
@@ -331,6 +357,9 @@ class Moons(DataSource):
     config_model = MoonsConfig
     description = "two interleaving half circles in 2-D (2 classes)"
 
+    def shape_rule(self, **params: Any) -> DataShape:
+        return (2,), "classification", 2, ()
+
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
         n = positive_int("moons", "n", n, 2)
         noise = nonnegative_float("moons", "noise", noise)
@@ -356,6 +385,9 @@ class CirclesConfig(SourceConfig):
 class Circles(DataSource):
     config_model = CirclesConfig
     description = "a small circle inside a large one in 2-D (2 classes: outer 0, inner 1)"
+
+    def shape_rule(self, **params: Any) -> DataShape:
+        return (2,), "classification", 2, ()
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any, factor: Any) -> Dataset:
         n = positive_int("circles", "n", n, 2)
@@ -387,6 +419,9 @@ class Blobs(DataSource):
     config_model = BlobsConfig
     description = "isotropic Gaussian clusters, one class per center (centers drawn in [-10, 10]^features)"
 
+    def shape_rule(self, **params: Any) -> DataShape:
+        return (params["features"],), "classification", params["centers"], ()
+
     def build(
         self, rng: np.random.Generator, base_dir: Any, *, n: Any, centers: Any, features: Any, std: Any
     ) -> Dataset:
@@ -413,6 +448,9 @@ class SpiralsConfig(SourceConfig):
 class Spirals(DataSource):
     config_model = SpiralsConfig
     description = "interleaved spiral arms in 2-D, one class per arm"
+
+    def shape_rule(self, **params: Any) -> DataShape:
+        return (2,), "classification", params["classes"], ()
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, classes: Any, noise: Any) -> Dataset:
         classes = positive_int("spirals", "classes", classes, 2)
@@ -443,6 +481,9 @@ class Xor(DataSource):
     config_model = XorConfig
     description = "points in [-1, 1]^2 labelled by the sign of x0·x1 (class 1 when the signs differ)"
 
+    def shape_rule(self, **params: Any) -> DataShape:
+        return (2,), "classification", 2, ()
+
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
         n = positive_int("xor", "n", n, 2)
         noise = nonnegative_float("xor", "noise", noise)
@@ -465,6 +506,9 @@ class RegressionConfig(SourceConfig):
 class LinearRegression(DataSource):
     config_model = RegressionConfig
     description = "y = x·w + b + noise·ε with x, w, ε standard normal (regression target of shape (1,))"
+
+    def shape_rule(self, **params: Any) -> DataShape:
+        return (params["features"],), "regression", None, (1,)
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, features: Any, noise: Any) -> Dataset:
         n = positive_int("regression", "n", n)
@@ -498,6 +542,11 @@ class SyntheticConfig(SourceConfig):
 class Synthetic(DataSource):
     config_model = SyntheticConfig
     description = "standard-normal inputs of a declared per-sample shape with uniform random labels (for benchmarks)"
+
+    def shape_rule(self, **params: Any) -> DataShape:
+        if -1 in params["sample_shape"]:
+            raise MathflowError("synthetic: sample_shape cannot contain -1")
+        return tuple(params["sample_shape"]), "classification", params["num_classes"], ()
 
     def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, sample_shape: Any, num_classes: Any) -> Dataset:
         n = positive_int("synthetic", "n", n)

@@ -69,3 +69,16 @@ class ComponentSchema:
         flat["title"] = f"{{type: {self.family}, parameters}}"
         forms.append(flat)
         return {"anyOf": forms, "description": f"a {self.family}: a name, {{name: {{params}}}} or {{type: name, ...}}"}
+
+
+def schema_file(schema: dict[str, Any], name: str) -> str:
+    """The text of ``schemas/<name>``: ``schema`` with its dialect, id and a generated-file mark."""
+    import json
+
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://mathflow.dev/schemas/{name}",
+        "$comment": "generated from mathflow's component registries by `mathflow schema`; do not edit",
+        **schema,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -262,14 +262,12 @@ def math_json_schema() -> dict[str, Any]:
     from pydantic import TypeAdapter
 
     schema = TypeAdapter(MathSpec).json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://mathflow.dev/schemas/math.schema.json"
     schema["title"] = "mathflow math pipeline (kind: optimize | analyze)"
     return schema
 
 
 def math_schema_text() -> str:
     """The schema as the text of ``schemas/math.schema.json``."""
-    import json
+    from mathflow.schema.jsonschema import schema_file
 
-    return json.dumps(math_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    return schema_file(math_json_schema(), "math.schema.json")

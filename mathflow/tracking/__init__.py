@@ -41,6 +41,3 @@ __all__ = [
     "store_lock",
     "ui_command",
 ]
-
-
-

@@ -30,7 +30,13 @@ from typing import Any
 from mathflow.errors import MathflowError
 from mathflow.tracking.flatten import clean_key, flatten, flatten_params, to_text, truncate
 from mathflow.tracking.store import client as store_client
-from mathflow.tracking.store import ensure_store, get_or_create_experiment, quiet_loggers, resolve_tracking_uri
+from mathflow.tracking.store import (
+    ensure_store,
+    get_or_create_experiment,
+    quiet_loggers,
+    resolve_tracking_uri,
+    store_lock,
+)
 
 TAG_VALUE_LIMIT = 8000
 """MLflow's maximum tag value length (``mlflow.utils.validation.MAX_TAG_VAL_LENGTH``)."""
@@ -432,7 +438,10 @@ class TrackedRun:
         tags = [InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)]
         tags += [InputTag(key=clean_key(str(k)), value=truncate(to_text(v), 5000)) for k, v in (profile or {}).items()]
         entity = ds._to_mlflow_entity()
-        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset=entity, tags=tags)])
+        # A data set is a row shared by the experiment's runs: MLflow looks it up, then inserts it, so two
+        # processes logging the same data set at once would both insert. The store lock serialises them.
+        with store_lock(self.tracking_uri):
+            self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset=entity, tags=tags)])
 
     # -- model -------------------------------------------------------------------------------
     def log_model(

@@ -161,7 +161,13 @@ class ClassificationLoss(Loss):
         return self.check_classes(output, info, at)
 
     def check_classes(self, output: Shape, info: Any, at: str) -> Problem | None:
-        """The model's output against the number of classes."""
+        """The model's output against the number of classes: one score per class by default."""
+        if len(output) != 1 or math.prod(output) != info.num_classes:
+            return (
+                f"{self.registry_name} needs one output unit per class: {info.describe()}, "
+                f"but the model outputs {_batch(output)}{at}",
+                f"end the model with dense units {info.num_classes}",
+            )
         return None
 
     def example(self, rng: np.random.Generator, n: int = 6) -> tuple[np.ndarray, np.ndarray]:

@@ -115,15 +115,6 @@ class CrossEntropy(ClassificationLoss):
                 f"got {tuple(target_shape)}"
             )
 
-    def check_classes(self, output: Shape, info: Any, at: str) -> Problem | None:
-        if len(output) != 1 or math.prod(output) != info.num_classes:
-            return (
-                f"cross_entropy needs one output unit per class: {info.describe()}, "
-                f"but the model outputs {_batch(output)}{at}",
-                f"end the model with dense units {info.num_classes}",
-            )
-        return None
-
 
 @LOSSES.register
 class Hinge(ClassificationLoss):

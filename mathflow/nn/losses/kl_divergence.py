@@ -55,15 +55,6 @@ class KLDivergence(ClassificationLoss):
             )
         return None
 
-    def check_classes(self, output: Shape, info: Any, at: str) -> Problem | None:
-        if len(output) != 1 or math.prod(output) != info.num_classes:
-            return (
-                f"kl_divergence needs one output unit per class: {info.describe()}, "
-                f"but the model outputs {_batch(output)}{at}",
-                f"end the model with dense units {info.num_classes}",
-            )
-        return None
-
     def example(self, rng: np.random.Generator, n: int = 6) -> tuple[np.ndarray, np.ndarray]:
         """Logits and target distributions (rows of a softmax)."""
         t = rng.normal(size=(n, 3))
