@@ -82,7 +82,8 @@ def print_catalog(family: str | None) -> None:
             for p in entry["params"]
             if p["name"] != "name"
         ]
-        table.add_row(entry["name"], "\n".join(params) or "-", entry["description"])
+        name = entry["name"] + (f" ({', '.join(entry['aliases'])})" if entry["aliases"] else "")
+        table.add_row(name, "\n".join(params) or "-", entry["description"])
     console.print(table)
 
 

@@ -48,8 +48,15 @@ def describe_component(model: type[Component]) -> dict[str, Any]:
         else:
             default = info.default
         params.append({"name": key, "type": _type_label(properties.get(key, {})), "default": default})
+    from mathflow.registry import config_names
+
     doc = (model.__doc__ or "").strip().splitlines()
-    return {"name": model.component_name(), "description": doc[0] if doc else "", "params": params}
+    return {
+        "name": model.component_name(),
+        "aliases": list(config_names(model)[1:]),
+        "description": doc[0] if doc else "",
+        "params": params,
+    }
 
 
 def format_default(value: Any) -> str:
