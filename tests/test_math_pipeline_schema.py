@@ -115,7 +115,7 @@ def test_every_mistake_is_reported_at_once(tmp_path):
         "variables: {x: 1.0, sum: 2.0}\n"
         "maximize: x +\n"
         "subject_to:\n"
-        "  - x <= 3\n"
+        "  - x < 3\n"
         "method: {adma: {lr: 0.1}}\n"
         "steps: 0\n"
     )

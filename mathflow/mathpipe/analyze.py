@@ -8,6 +8,10 @@ opposite signs) — and the Taylor polynomial Σₖ Dᵏf(c)[z − c]ᵏ / k! ar
 Matrix A: Aᵀ, A⁻¹ (or "singular"), tr A = Σ aᵢᵢ, det A, the induced norms ‖A‖₁ (largest column
 sum of |aᵢⱼ|), ‖A‖₂ (largest singular value), ‖A‖_∞ and ‖A‖_F = √Σ aᵢⱼ²; the eigendecomposition
 A = VΛV⁻¹ (symmetric A: eigh, V orthonormal) with the reconstruction error; the SVD A = UΣVᵀ.
+Every verdict (convexity, symmetry, rank / singularity, definiteness of the symmetric part
+(A + Aᵀ)/2, diagonalizability) uses a tolerance relative to the object, tol = n·eps·‖A‖₂,
+reported as ``tolerance`` (see :mod:`mathflow.mathpipe.numerics`), so scaling the input by
+any s > 0 never changes a verdict.
 Vector v: ‖v‖₁ = Σ|vᵢ|, ‖v‖₂ = √Σvᵢ², ‖v‖_∞ = max|vᵢ|.
 
 Data: PCA of the inputs (thin SVD of the centred matrix): explained variance ratio σᵢ²/Σσ²
@@ -26,25 +30,26 @@ import mathflow as mf
 import mathflow.functional as F
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import LinAlgError
+from mathflow.mathpipe.numerics import (
+    definiteness,
+    diagonalizability,
+    hessian_verdict,
+    is_symmetric,
+    matrix_tolerance,
+    numerical_rank,
+)
 from mathflow.mathpipe.problem import MathProblem
 from mathflow.mathpipe.variables import DTYPE, VariableSet, plain
 from mathflow.schema.math_pipeline import AnalyzeSpec
 
 
 def convexity(eigenvalues: np.ndarray) -> str:
-    """convex / concave / saddle / degenerate from the Hessian's eigenvalues at a point."""
+    """convex / concave / saddle / degenerate from the Hessian's eigenvalues at a point.
+
+    An eigenvalue counts as zero when |λᵢ| ≤ tol = n·eps·max|λⱼ| (see :mod:`~mathflow.mathpipe.numerics`).
+    """
     values = np.asarray(eigenvalues, dtype=np.float64)
-    if values.size == 0:
-        return "degenerate"
-    tol = 1e-9 * max(1.0, float(np.abs(values).max()))
-    positive, negative = bool(np.any(values > tol)), bool(np.any(values < -tol))
-    if positive and negative:
-        return "saddle"
-    if np.all(values > tol):
-        return "convex"
-    if np.all(values < -tol):
-        return "concave"
-    return "degenerate"
+    return hessian_verdict(values, values.size)[0]
 
 
 # ----------------------------------------------------------------------------------------- function
@@ -75,8 +80,8 @@ def analyze_function(problem: MathProblem) -> tuple[dict[str, Any], dict[str, An
         "hessian": plain(hessian),
         "variables_order": variables.labels(),
         "eigenvalues": [float(v) for v in eigen],
-        "convexity": convexity(eigen),
     }
+    result["convexity"], result["tolerance"] = hessian_verdict(eigen, variables.size)
     figures: dict[str, Any] = {}
     if spec.taylor is not None:
         around = VariableSet(spec.taylor.around) if spec.taylor.around is not None else variables
@@ -141,7 +146,9 @@ def analyze_matrix(matrix: Any) -> dict[str, Any]:
         "Vt": plain(vt.numpy()),
         "reconstruction_error": float(np.abs(u.numpy() @ np.diag(singular) @ vt.numpy() - a).max()),
     }
-    result["rank"] = int(np.sum(singular > max(m, n) * np.finfo(np.float64).eps * (singular.max(initial=0.0))))
+    result["rank"], result["rank_tolerance"] = numerical_rank(singular, a.shape)
+    tol = matrix_tolerance(a)
+    result["tolerance"] = tol
     if not square:
         for key in ("inverse", "trace", "det", "eigenvalues", "eigenvectors"):
             result[key] = None
@@ -157,7 +164,8 @@ def analyze_matrix(matrix: Any) -> dict[str, Any]:
             result["inverse"] = plain(F.inv(t).numpy())
         except LinAlgError:
             result["inverse"] = "singular"
-    symmetric = bool(np.allclose(a, a.T, rtol=0, atol=1e-12 * max(1.0, float(np.abs(a).max()))))
+    symmetric = is_symmetric(a, tol)
+    result["definiteness"] = definiteness(np.linalg.eigvalsh(0.5 * (a + a.T)), tol)
     if symmetric:
         w_t, v_t = F.eigh(t)
         w, v = np.asarray(w_t.numpy()), np.asarray(v_t.numpy())
@@ -172,13 +180,11 @@ def analyze_matrix(matrix: Any) -> dict[str, Any]:
     result["eigenvectors"] = plain(v)
     result["symmetric"] = symmetric
     check: dict[str, Any] = {"formula": "A = V diag(eigenvalues) V^-1"}
-    if abs(np.linalg.det(v)) < 1e-12:
-        check["diagonalizable"] = False
-    else:
+    check.update(diagonalizability(a, w, v).as_dict())
+    if check["condition_of_V"] < 1.0 / np.finfo(np.float64).eps:
         rebuilt = v @ np.diag(w) @ np.linalg.inv(v)
-        check["diagonalizable"] = True
         check["reconstruction_error"] = float(np.abs(rebuilt - a).max())
-        check["eigen_equation_error"] = float(np.abs(a @ v - v * w[None, :]).max())
+    check["eigen_equation_error"] = float(np.abs(a @ v - v * w[None, :]).max())
     result["spectral_check"] = check
     return result
 

@@ -441,39 +441,82 @@ def _zero(env: Mapping[str, Any]) -> Value:
     return 0.0
 
 
-def split_constraint(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
-    """``"x + y = 10"`` → ((``"x + y "``, 0), (``" 10"``, 7)): both sides with their offsets.
+#: The relations a constraint may use: ``=`` (``==``), ``<=`` and ``>=``.
+RELATIONS = ("=", "<=", ">=")
 
-    ``==`` is accepted as ``=``; ``<=``, ``>=``, ``<``, ``>`` and ``!=`` are refused (equality
-    constraints only); a missing ``=`` or more than one is an error.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ExprError("the constraint is empty (write 'lhs = rhs')", 0)
-    for symbol in ("<=", ">=", "!=", "<", ">"):
-        at = text.find(symbol)
-        if at >= 0:
-            raise ExprError(
-                f"'{symbol}' in '{text.strip()}': only equality constraints are supported",
-                at,
-                hint="write 'lhs = rhs'",
-            )
-    spots = []
-    i = 0
+
+def _relation_spots(text: str) -> list[tuple[int, str]]:
+    """Every relation symbol of ``text`` with its offset: ``<= >= == != = < >``."""
+    spots, i = [], 0
     while i < len(text):
-        if text[i] == "=":
-            width = 2 if text.startswith("==", i) else 1
-            spots.append((i, width))
-            i += width
+        pair = text[i : i + 2]
+        if pair in ("<=", ">=", "==", "!="):
+            spots.append((i, pair))
+            i += 2
+        elif text[i] in "<>=":
+            spots.append((i, text[i]))
+            i += 1
         else:
             i += 1
+    return spots
+
+
+def split_relation(text: str) -> tuple[str, tuple[str, int], tuple[str, int]]:
+    """``"x + y <= 10"`` → (``"<="``, (``"x + y "``, 0), (``" 10"``, 8)): relation and both sides with offsets.
+
+    The relation is ``=`` (also written ``==``), ``<=`` or ``>=``; strict ``<``, ``>`` and ``!=``
+    are refused, as are a missing relation and more than one.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ExprError("the constraint is empty (write 'lhs = rhs', 'lhs <= rhs' or 'lhs >= rhs')", 0)
+    spots = _relation_spots(text)
+    for at, symbol in spots:
+        if symbol in ("<", ">", "!="):
+            raise ExprError(
+                f"'{symbol}' in '{text.strip()}': strict inequalities and '!=' are not supported",
+                at,
+                hint="write 'lhs <= rhs', 'lhs >= rhs' or 'lhs = rhs'",
+            )
     if not spots:
-        raise ExprError(f"constraint '{text.strip()}' has no '='", 0, hint="write it as 'lhs = rhs', e.g. 'x + y = 10'")
+        raise ExprError(
+            f"constraint '{text.strip()}' has no '=', '<=' or '>='",
+            0,
+            hint="write it as 'lhs = rhs', e.g. 'x + y = 10', or 'lhs <= rhs'",
+        )
     if len(spots) > 1:
         raise ExprError(
-            f"constraint '{text.strip()}' has more than one '='", spots[1][0], hint="one 'lhs = rhs' per entry"
+            f"constraint '{text.strip()}' has more than one relation", spots[1][0], hint="one 'lhs = rhs' per entry"
         )
-    at, width = spots[0]
-    return (text[:at], 0), (text[at + width :], at + width)
+    at, symbol = spots[0]
+    relation = "=" if symbol == "==" else symbol
+    return relation, (text[:at], 0), (text[at + len(symbol) :], at + len(symbol))
 
 
-__all__ = ["CONSTANTS", "FUNCTIONS", "RESERVED", "ExprError", "Expression", "FunctionInfo", "parse", "split_constraint"]
+def split_constraint(text: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    """``"x + y = 10"`` → ((``"x + y "``, 0), (``" 10"``, 7)): both sides of an equality with their offsets.
+
+    ``==`` is accepted as ``=``; inequalities are refused here (see :func:`split_relation`).
+    """
+    relation, left, right = split_relation(text)
+    if relation != "=":
+        at = right[1] - len(relation)
+        raise ExprError(
+            f"'{relation}' in '{text.strip()}': only equality constraints are supported here",
+            at,
+            hint="write 'lhs = rhs'",
+        )
+    return left, right
+
+
+__all__ = [
+    "CONSTANTS",
+    "FUNCTIONS",
+    "RELATIONS",
+    "RESERVED",
+    "ExprError",
+    "Expression",
+    "FunctionInfo",
+    "parse",
+    "split_constraint",
+    "split_relation",
+]

@@ -9,9 +9,18 @@ With ``method: lagrange`` (or ``newton``) the unknowns are z = (x, λ) and the L
     L(x, λ) = f(x) + Σᵢ λᵢ gᵢ(x),   gᵢ = rhsᵢ − lhsᵢ for the constraint ``lhsᵢ = rhsᵢ``
 
 (the convention of the spec: max xy s.t. x + y = 10 uses L = xy + λ(10 − x − y), λ = 5).
-Its stationary points solve ∇_z L = (∇f + Σ λᵢ∇gᵢ, g) = 0; Newton's step solves
-∇²_z L · Δz = −∇_z L with the engine's exact Hessian (the KKT matrix), halving the step while
-the residual ‖∇_z L‖ does not decrease. Without constraints this is Newton's method on ∇f = 0.
+Its stationary points solve ∇_z L = (∇f + Σ λᵢ∇gᵢ, g) = 0. Newton's step is globalised: with
+s = ±1 (minimise / maximise), J = ∂g/∂x and W = s·∇²ₓL + δI it solves
+
+    [[W, Jᵀ], [J, 0]] · [Δx; s·λ⁺] = [−s·∇f; −g]
+
+with the smallest δ ≥ 0 that gives this matrix the inertia (n, m, 0) — W positive definite on the
+tangent space of the constraints (the whole space without them: a Cholesky test) — so Δx is a
+descent direction of the ℓ₁ merit φ(x) = s·f(x) + ν‖g(x)‖₁ (ν ≥ 1.1·‖λ⁺‖_∞). The step length t
+backtracks from 1 until Armijo's condition φ(x + tΔx) ≤ φ(x) + 10⁻⁴·t·Dφ holds, then
+x ← x + tΔx, λ ← λ + t(λ⁺ − λ). Without constraints this is Newton's method on ∇f = 0, driven
+towards a minimum (maximum) instead of any stationary point; the step count is reported.
+Inequality constraints are handled by :mod:`mathflow.mathpipe.kkt`.
 The second-order test on ∇²ₓL restricted to the tangent space of the constraints says
 whether the point is a maximum, a minimum or a saddle.
 """
@@ -28,6 +37,7 @@ import mathflow as mf
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import MathflowError
 from mathflow.mathpipe.expr import Expression
+from mathflow.mathpipe.numerics import EPS, definiteness, numerical_rank, spectral_norm, tolerance
 from mathflow.mathpipe.problem import Constraint, MathProblem
 from mathflow.mathpipe.variables import DTYPE, VariableSet, plain
 from mathflow.schema.math_pipeline import OptimizeSpec
@@ -85,7 +95,7 @@ def run_optimizer(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
     assert isinstance(spec, OptimizeSpec) and problem.objective is not None
     variables = VariableSet(spec.variables)
     params = {n: Tensor(variables.arrays[n].copy(), requires_grad=True, name=n) for n in variables.names}
-    method = spec.method
+    method = spec.solver
     options: dict[str, Any] = {}
     name = spec.method_name
     if method is not None:
@@ -145,32 +155,34 @@ def _result(
 
 # ----------------------------------------------------------------------------------------- Newton / Lagrange
 def _classify(eigenvalues: np.ndarray, tol: float) -> str:
+    """maximum / minimum / saddle / degenerate from the reduced Hessian's eigenvalues against ±tol."""
     if eigenvalues.size == 0:
         return "isolated"
-    if np.all(eigenvalues < -tol):
-        return "maximum"
-    if np.all(eigenvalues > tol):
-        return "minimum"
-    if np.any(eigenvalues < -tol) and np.any(eigenvalues > tol):
-        return "saddle"
-    return "degenerate"
+    kind = definiteness(eigenvalues, tol)
+    names = {"positive definite": "minimum", "negative definite": "maximum", "indefinite": "saddle"}
+    return names.get(kind, "degenerate")
 
 
-def second_order(hessian: np.ndarray, n: int) -> tuple[str, list[float]]:
-    """Kind of the stationary point from ∇²ₓL on the null space of the constraint Jacobian."""
+def second_order(hessian: np.ndarray, n: int) -> tuple[str, list[float], float]:
+    """(kind, eigenvalues, tol) of the stationary point from ∇²ₓL on the null space of the constraint Jacobian J.
+
+    The null space is spanned by the right singular vectors of J past its numerical rank
+    (σᵢ > max(m, n)·eps·σ₁); an eigenvalue of the reduced Hessian Zᵀ∇²ₓL Z counts as zero when
+    |λ| ≤ tol = n·eps·‖∇²ₓL‖₂, so the verdict does not change when f is scaled.
+    """
     hxx = hessian[:n, :n]
     jac = hessian[n:, :n]
     if jac.size:
         _, s, vt = np.linalg.svd(jac)
-        rank = int(np.sum(s > 1e-10 * max(1.0, float(s.max(initial=0.0)))))
+        rank, _ = numerical_rank(s, jac.shape)
         basis = vt[rank:].T
         reduced = basis.T @ hxx @ basis
     else:
         reduced = hxx
     reduced = 0.5 * (reduced + reduced.T)
     eigenvalues = np.linalg.eigvalsh(reduced) if reduced.size else np.zeros(0)
-    tol = 1e-9 * max(1.0, float(np.abs(hxx).max(initial=0.0)))
-    return _classify(eigenvalues, tol), [float(v) for v in eigenvalues]
+    tol = tolerance(n, spectral_norm(0.5 * (hxx + hxx.T)))
+    return _classify(eigenvalues, tol), [float(v) for v in eigenvalues], tol
 
 
 @dataclass
@@ -238,7 +250,11 @@ class _LagrangeSystem:
 
 @dataclass
 class _NewtonState:
-    """Where Newton's iteration stands: the point z, its residual ‖∇_z L‖ and Hessian, the trace."""
+    """Where Newton's iteration stands: the point z, its residual ‖∇_z L‖ and Hessian, the trace.
+
+    ``penalty`` is ν of the merit function, ``backtracks`` the step halvings of the line search
+    and ``shifts`` the steps whose Hessian had to be shifted by δI.
+    """
 
     z: np.ndarray
     hessian: np.ndarray
@@ -246,12 +262,21 @@ class _NewtonState:
     step: int = 0
     converged: bool = False
     residual: float = math.inf
+    penalty: float = 0.0
+    backtracks: int = 0
+    shifts: int = 0
+
+
+#: Armijo's sufficient-decrease constant c₁ and the smallest step length tried.
+ARMIJO = 1e-4
+MIN_STEP = 1e-12
 
 
 def _newton_iterate(system: _LagrangeSystem, spec: OptimizeSpec) -> _NewtonState:
-    """Newton steps from the starting point (λ = 0) until ‖∇_z L‖ ≤ tolerance, a non-finite
-    residual or ``spec.steps`` steps; every point visited is recorded in the trace."""
+    """Globalised Newton steps from the starting point (λ = 0) until ‖∇_z L‖ ≤ tolerance, a
+    non-finite residual or ``spec.steps`` steps; every point visited is recorded in the trace."""
     n, m = system.n, system.m
+    sign = -1.0 if spec.goal == "maximize" else 1.0
     z = np.concatenate([system.variables.flat(), np.zeros(m, dtype=DTYPE)])
     state = _NewtonState(z=z, hessian=np.zeros((n + m, n + m)))
     while True:
@@ -266,9 +291,7 @@ def _newton_iterate(system: _LagrangeSystem, spec: OptimizeSpec) -> _NewtonState
             break
         if state.step == spec.steps:
             break
-        delta = _newton_direction(state.hessian, grad)
-        t = _line_search(system, state.z, delta, state.residual)
-        state.z = state.z + t * delta
+        state.z = _globalised_step(system, state, grad, sign)
         state.step += 1
     return state
 
@@ -281,24 +304,94 @@ def _record_newton_point(system: _LagrangeSystem, state: _NewtonState) -> None:
     state.trace.record(system.variables, z[:n].copy(), value, extra)
 
 
-def _newton_direction(hessian: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """Δz solving ∇²_z L · Δz = −∇_z L (least squares when the matrix is singular)."""
-    try:
-        return np.linalg.solve(hessian, -grad)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(hessian, -grad, rcond=None)[0]
+def _inertia_ok(kkt: np.ndarray, n: int, m: int) -> bool:
+    """True when the (sign-adjusted) KKT matrix has n positive eigenvalues (inertia (n, m, 0) when J
+    has full rank; redundant constraints add zero eigenvalues instead of negative ones).
+
+    Without constraints this is positive definiteness, tested by a Cholesky factorisation; with
+    them it says that the Hessian is positive definite on the null space of J.
+    """
+    if m == 0:
+        try:
+            np.linalg.cholesky(kkt)
+            return True
+        except np.linalg.LinAlgError:
+            return False
+    eigen = np.linalg.eigvalsh(kkt)
+    tol = tolerance(n + m, float(np.abs(eigen).max(initial=0.0)))
+    return int(np.sum(eigen > tol)) == n
 
 
-def _line_search(system: _LagrangeSystem, z: np.ndarray, delta: np.ndarray, residual: float) -> float:
-    """The step length t: 1, halved while ‖∇_z L(z + tΔz)‖ is not below ``residual`` (down to 1e-6)."""
-    t = 1.0
-    while t > 1e-6:
-        trial = z + t * delta
-        trial_grad = system.gradient_at(trial)
-        if np.isfinite(trial_grad).all() and np.linalg.norm(trial_grad) < residual:
+def _shifted_direction(
+    hxx: np.ndarray, jac: np.ndarray, grad_f: np.ndarray, g: np.ndarray, sign: float, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(Δx, λ⁺, shifted): the Newton step of the KKT system with W = s·∇²ₓL + δI (s = ±1 for min/max)
+
+        [[W, Jᵀ], [J, 0]] · [Δx; s·λ⁺] = [−s·∇f; −g]
+
+    with the smallest δ ∈ {0, β, 4β, 16β, ...}, β = ``scale``·10⁻⁴·max(‖∇²ₓL‖_F, ‖∇f‖, eps), that
+    gives the matrix the inertia (n, m, 0) — a direction of descent for s·f on the linearised constraints.
+    """
+    n, m = hxx.shape[0], jac.shape[0]
+    w0 = sign * 0.5 * (hxx + hxx.T)
+    beta = scale * 1e-4 * max(float(np.linalg.norm(hxx)), float(np.linalg.norm(grad_f)), EPS)
+    delta, shifted = 0.0, False
+    for attempt in range(60):
+        kkt = np.block([[w0 + delta * np.eye(n), jac.T], [jac, np.zeros((m, m))]])
+        if _inertia_ok(kkt, n, m):
             break
+        delta, shifted = beta * 4.0**attempt, True
+    rhs = np.concatenate([-sign * grad_f, -g])
+    try:
+        solution = np.linalg.solve(kkt, rhs)
+    except np.linalg.LinAlgError:
+        solution = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+    return solution[:n], sign * solution[n:], shifted
+
+
+def _merit(system: _LagrangeSystem, x: np.ndarray, sign: float, penalty: float) -> float:
+    """φ(x) = s·f(x) + ν·‖g(x)‖₁, the ℓ₁ merit function (s = −1 when maximising)."""
+    z = np.concatenate([x, np.zeros(system.m)])
+    value = sign * system.objective_value(z)
+    if system.m:
+        with mf.no_grad():
+            g = system.residuals(Tensor(z))
+        assert g is not None
+        value += penalty * float(np.abs(np.asarray(g.numpy(), dtype=np.float64)).sum())
+    return value
+
+
+def _globalised_step(system: _LagrangeSystem, state: _NewtonState, grad: np.ndarray, sign: float) -> np.ndarray:
+    """The next z = (x + tΔx, λ + t(λ⁺ − λ)) of Newton's method with an Armijo line search.
+
+    Δx, λ⁺ come from :func:`_shifted_direction`; the penalty ν = max(ν, 1.1·‖λ⁺‖_∞) makes Δx a
+    descent direction of φ with directional derivative D = s·∇fᵀΔx − ν‖g‖₁, and t = 1, ½, ¼, ...
+    is the first step length with φ(x + tΔx) ≤ φ(x) + c₁·t·D (c₁ = 10⁻⁴). A full, unshifted step
+    that cuts the residual ‖∇_z L‖ tenfold is accepted too (no Maratos slow-down near the solution).
+    """
+    n, z = system.n, state.z
+    x, lam = z[:n], z[n:]
+    hxx, jac = state.hessian[:n, :n], state.hessian[n:, :n]
+    g = grad[n:]
+    grad_f = grad[:n] - jac.T @ lam
+    dx, lam_new, shifted = _shifted_direction(hxx, jac, grad_f, g, sign)
+    state.shifts += int(shifted)
+    state.penalty = max(state.penalty, 1.1 * float(np.abs(lam_new).max(initial=0.0)))
+    slope = sign * float(grad_f @ dx) - state.penalty * float(np.abs(g).sum())
+    phi = _merit(system, x, sign, state.penalty)
+    t = 1.0
+    while t >= MIN_STEP:
+        trial = np.concatenate([x + t * dx, lam + t * (lam_new - lam)])
+        value = _merit(system, trial[:n], sign, state.penalty)
+        if math.isfinite(value) and (value <= phi + ARMIJO * t * slope or slope >= 0):
+            return trial
+        if t == 1.0 and not shifted:
+            trial_grad = system.gradient_at(trial)
+            if np.isfinite(trial_grad).all() and np.linalg.norm(trial_grad) <= 0.1 * state.residual:
+                return trial
         t *= 0.5
-    return t
+        state.backtracks += 1
+    return np.concatenate([x + t * dx, lam + t * (lam_new - lam)])
 
 
 def _require_stationary(spec: OptimizeSpec, state: _NewtonState) -> None:
@@ -312,10 +405,17 @@ def _require_stationary(spec: OptimizeSpec, state: _NewtonState) -> None:
 
 def _newton_result(spec: OptimizeSpec, system: _LagrangeSystem, state: _NewtonState) -> dict[str, Any]:
     """The JSON-ready result: solution, residual, kind of stationary point, multipliers, warning."""
-    kind, curvature = second_order(state.hessian, system.n)
-    method = spec.method_name if spec.method is not None else "lagrange"
+    kind, curvature, curvature_tol = second_order(state.hessian, system.n)
+    method = spec.method_name if spec.solver is not None else "lagrange"
     result = _result(method, spec, system.variables, state.trace, state.step, state.converged)
-    result.update(residual=state.residual, stationary_point=kind, curvature=curvature)
+    result.update(
+        hessian_shifts=state.shifts,
+        backtracks=state.backtracks,
+        residual=state.residual,
+        stationary_point=kind,
+        curvature=curvature,
+        curvature_tolerance=curvature_tol,
+    )
     if system.m:
         result["multipliers"] = [float(v) for v in state.z[system.n :]]
         result["convention"] = "L = f + sum_i lambda_i * (rhs_i - lhs_i) for each constraint 'lhs_i = rhs_i'"
@@ -339,6 +439,10 @@ def solve(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
     """Run the pipeline's method; returns the JSON-ready result and the step trace."""
     spec = problem.spec
     assert isinstance(spec, OptimizeSpec)
+    if any(c.inequality for c in problem.constraints):
+        from mathflow.mathpipe.kkt import run_kkt
+
+        return run_kkt(problem)
     if spec.method_name in ("lagrange", "newton"):
         return run_newton(problem)
     return run_optimizer(problem)

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mathflow.config import ConfigError, Document, Issue, IssueList, Location, load_config
 from mathflow.config.errors import suggest
-from mathflow.mathpipe.expr import ExprError, Expression, parse, split_constraint
+from mathflow.mathpipe.expr import ExprError, Expression, parse, split_relation
 from mathflow.schema.errors import Translator
 from mathflow.schema.math_pipeline import KINDS, METHOD_TAGS, AnalyzeSpec, MathSpec, OptimizeSpec
 from mathflow.schema.pipeline_io import families
@@ -31,11 +31,19 @@ _MATH_FAMILIES = {**families(), METHOD_TAGS: "method"}
 
 @dataclass
 class Constraint:
-    """``lhs = rhs`` as g = rhs − lhs (so that L = f + Σ λᵢ gᵢ)."""
+    """``lhs = rhs``, ``lhs <= rhs`` or ``lhs >= rhs`` as g = rhs − lhs (so that L = f + Σ λᵢ gᵢ).
+
+    ``lhs <= rhs`` holds when g ≥ 0 and ``lhs >= rhs`` when g ≤ 0.
+    """
 
     text: str
     lhs: Expression
     rhs: Expression
+    relation: str = "="
+
+    @property
+    def inequality(self) -> bool:
+        return self.relation != "="
 
     def evaluate(self, env: Any) -> Any:
         return self.rhs.evaluate(env) - self.lhs.evaluate(env)
@@ -133,7 +141,7 @@ def _constraint(
     document: Document, path: tuple[Any, ...], text: str, declared: Any, issues: IssueList
 ) -> Constraint | None:
     try:
-        (left, left_at), (right, right_at) = split_constraint(text)
+        relation, (left, left_at), (right, right_at) = split_relation(text)
     except ExprError as exc:
         issues.issues.append(expression_issue(document, path, exc))
         return None
@@ -143,7 +151,7 @@ def _constraint(
     _names(document, path, rhs, declared, issues)
     if lhs is None or rhs is None:
         return None
-    return Constraint(text.strip(), lhs, rhs)
+    return Constraint(text.strip(), lhs, rhs, relation)
 
 
 def _raw_expression_checks(document: Document, issues: IssueList) -> None:
@@ -200,10 +208,18 @@ def _check_optimize(
         constraint = _constraint(document, ("subject_to", index), text, spec.variables, issues)
         if constraint is not None:
             constraints.append(constraint)
-    if spec.subject_to and spec.method is not None and spec.method_name not in ("lagrange", "newton"):
+    if spec.method is not None and spec.optimizer is not None:
         issues.issues.append(
             document.issue(
-                ("method",),
+                ("optimizer",),
+                "give either 'method' or 'optimizer' (they are the same setting), not both",
+                hint="keep one, e.g. 'optimizer: {adam: {lr: 0.1}}'",
+            )
+        )
+    elif spec.subject_to and spec.solver is not None and spec.method_name not in ("lagrange", "newton"):
+        issues.issues.append(
+            document.issue(
+                (spec.method_key,),
                 f"constraints are solved with 'method: lagrange', not the optimizer '{spec.method_name}'",
                 at_value=True,
             )

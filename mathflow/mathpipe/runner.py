@@ -46,14 +46,15 @@ def summary(problem: MathProblem) -> str:
         lines.append(f"  variables: {_variables_text(spec.variables)}")
         name = spec.method_name
         if name in ("lagrange", "newton"):
-            how = (
-                "Newton's method on the stationarity system of the Lagrangian"
-                if problem.constraints
-                else "Newton's method on ∇f = 0"
-            )
+            if any(c.inequality for c in problem.constraints):
+                how = "KKT conditions: augmented Lagrangian with globalised Newton, polished on the active set"
+            elif problem.constraints:
+                how = "globalised Newton's method on the stationarity system of the Lagrangian"
+            else:
+                how = "globalised Newton's method on ∇f = 0"
             lines.append(f"  method: {name} ({how}), up to {spec.steps} steps, tolerance {spec.tolerance:g}")
         else:
-            options = spec.method.model_dump(exclude={"type"}) if spec.method is not None else {}
+            options = spec.solver.model_dump(exclude={"type"}) if spec.solver is not None else {}
             shown = ", ".join(f"{k}={v}" for k, v in options.items())
             lines.append(f"  method: optimizer {name}({shown}), up to {spec.steps} steps, tolerance {spec.tolerance:g}")
     else:
@@ -135,10 +136,32 @@ def run_math(
     experiment: str | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Load, compute and log a math pipeline to MLflow; returns the JSON-ready result (with ``run_id``)."""
+    """Load, compute and log a math pipeline to MLflow; returns the JSON-ready result (with ``run_id``).
+
+    SIGINT, SIGTERM and SIGHUP end the run KILLED (see :mod:`mathflow.tracking.signals`): at once while
+    loading or computing, between two store writes while logging.
+    """
+    from mathflow.tracking.signals import stop_on_signals
+
+    with stop_on_signals() as stop:
+        result = _run_math(path, overrides, tracking_uri, experiment, stop)
+    if not quiet:
+        print(format_result(result), file=sys.stdout)
+    return result
+
+
+def _run_math(
+    path: str | os.PathLike[str],
+    overrides: Iterable[str],
+    tracking_uri: str | None,
+    experiment: str | None,
+    stop: Any,
+) -> dict[str, Any]:
+    """:func:`run_math` under the stop flag ``stop``: the tracked run, checked between its steps."""
     from mathflow.tracking import Tracker
 
-    problem = load_problem(path, overrides)
+    with stop.interruptible():
+        problem = load_problem(path, overrides)
     spec = problem.spec
     data = problem.document.data
     resolved = dump(data)
@@ -154,10 +177,14 @@ def run_math(
         pipeline_path=path,
         description=spec.description,
     ) as run:
+        stop.check()
         run.log_params(data)
         run.log_text(resolved, "config/resolved.yaml")
-        result, steps, figs = compute(problem)
+        with stop.interruptible():
+            result, steps, figs = compute(problem)
+        run.heartbeat(force=True)
         for step in logged_steps(len(steps)):
+            stop.check()
             run.log_metrics(steps[step], step=step)
         final = _scalar_metrics(result)
         if final and not steps:
@@ -165,6 +192,7 @@ def run_math(
         elif "multipliers" in result or "explained_variance_ratio" in result:
             run.log_metrics({k: v for k, v in final.items() if k.startswith(("lambda.", "explained"))}, step=len(steps))
         for artifact, fig in figs.items():
+            stop.check()
             run.log_figure(fig, artifact)
         result = {"run_id": run.run_id, "kind": spec.kind, **result}
         run.log_dict(result, "result.json")
@@ -172,8 +200,6 @@ def run_math(
             run.set_tags({"mathflow.convexity": result["convexity"]})
         if "stationary_point" in result:
             run.set_tags({"mathflow.stationary_point": result["stationary_point"]})
-    if not quiet:
-        print(format_result(result), file=sys.stdout)
     return result
 
 

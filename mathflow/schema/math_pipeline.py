@@ -133,8 +133,10 @@ Vector = Annotated[
 class Lagrange(Component):
     """Newton's method on the stationarity system of the Lagrangian (``newton`` without constraints).
 
-    L(x, λ) = f(x) + Σᵢ λᵢ gᵢ(x) with gᵢ = rhsᵢ − lhsᵢ for a constraint ``lhs = rhs``; Newton
-    solves ∇ₓL = 0, g = 0 using the exact Hessian of L in (x, λ).
+    L(x, λ) = f(x) + Σᵢ λᵢ gᵢ(x) with gᵢ = rhsᵢ − lhsᵢ for a constraint ``lhs = rhs`` (also
+    ``lhs <= rhs`` / ``lhs >= rhs``); Newton solves ∇ₓL = 0, g = 0 using the exact Hessian of L
+    in (x, λ), globalised by a shifted Hessian and Armijo backtracking. With inequalities the KKT
+    conditions are solved by an augmented Lagrangian (see :mod:`mathflow.mathpipe.kkt`).
     """
 
     type: Literal["lagrange", "newton"] = "lagrange"
@@ -151,7 +153,7 @@ METHOD_TAGS = tags(METHOD_MODELS)
 
 
 class OptimizeSpec(SpecModel):
-    """Minimise or maximise an expression of the variables, optionally under equality constraints."""
+    """Minimise or maximise an expression of the variables, optionally under (in)equality constraints."""
 
     model_config = SpecModel.model_config | {"title": "mathflow optimize pipeline"}
 
@@ -161,13 +163,20 @@ class OptimizeSpec(SpecModel):
     variables: Variables
     minimize: Expr | None = None
     maximize: Expr | None = None
-    subject_to: list[Expr] = Field(default_factory=list, description="equality constraints 'lhs = rhs'")
+    subject_to: list[Expr] = Field(
+        default_factory=list,
+        description="constraints 'lhs = rhs', 'lhs <= rhs' or 'lhs >= rhs' (each may be a vector: one per entry)",
+    )
     method: MethodEntry | None = Field(
         None,
         description=(
             "lagrange / newton, or an optimizer such as gd, {adam: {lr: 0.1}} "
             "(default: gd, or lagrange with constraints)"
         ),
+    )
+    optimizer: MethodEntry | None = Field(
+        None,
+        description="the same as 'method' (the word ML pipelines use); give one of 'method' and 'optimizer'",
     )
     steps: PositiveInt = 100
     tolerance: NonNegativeFloat = Field(
@@ -184,10 +193,20 @@ class OptimizeSpec(SpecModel):
         return self.maximize if self.maximize is not None else (self.minimize or "")
 
     @property
+    def solver(self) -> Any:
+        """The method entry, given as ``method:`` or as its synonym ``optimizer:`` (None: the default)."""
+        return self.method if self.method is not None else self.optimizer
+
+    @property
+    def method_key(self) -> str:
+        """The key the method was written under: ``method`` or ``optimizer``."""
+        return "optimizer" if self.method is None and self.optimizer is not None else "method"
+
+    @property
     def method_name(self) -> str:
-        if self.method is None:
+        if self.solver is None:
             return "lagrange" if self.subject_to else "gd"
-        return self.method.type  # type: ignore[attr-defined,no-any-return]
+        return self.solver.type  # type: ignore[no-any-return]
 
 
 # ----------------------------------------------------------------------------------------- analyze
