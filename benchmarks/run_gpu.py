@@ -10,8 +10,9 @@ initial weights on the same batch (cross-entropy, Adam lr 1e-3, float32) in one 
 alternating rounds; every step ends with ``loss.item()``, which waits for the device. TF32 is
 off on both sides (``CUPY_TF32=0``; PyTorch's matmul and cuDNN TF32 flags off, matmul precision
 "highest"). Reported per case: median milliseconds per step of each side, their ratio
-mathflow/PyTorch, throughput in samples/s and the memory-pool bytes after the run; the JSON names
-the device. Without CuPy, a CUDA device or CUDA PyTorch the script says so and exits with 2.
+mathflow/PyTorch, throughput in samples/s, the memory-pool bytes after the run and whether the
+issue's target is met (``TARGETS``); the JSON names the device and the registered CUDA kernels.
+Without CuPy, a CUDA device or CUDA PyTorch the script says so and exits with 2.
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ CASES: dict[str, tuple[str, int]] = {
     "lenet-512": ("lenet", 512),
 }
 WARMUP_STEPS = 10  # kernel compilation and memory-pool growth happen here, outside the timing
+#: the issue's targets: case → (figure, bound, "max" or "min")
+TARGETS: dict[str, tuple[str, float, str]] = {
+    "mlp-small": ("ratio", 1.0, "max"),
+    "mlp-large-4096": ("throughput_vs_torch", 0.85, "min"),
+    "lenet-64": ("ratio", 1.0, "max"),
+}
+
+
+def meets_target(case: str, result: dict[str, Any]) -> bool | None:
+    """Whether ``result`` meets the issue's target for ``case`` (None: no target)."""
+    if case not in TARGETS:
+        return None
+    figure, bound, kind = TARGETS[case]
+    return result[figure] <= bound if kind == "max" else result[figure] >= bound
 
 
 def case_workload(case: str) -> Workload:
@@ -129,14 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
 
+    from mathflow.kernels import cuda
+
     results: dict[str, Any] = {}
     for case in args.only or list(CASES):
         result = time_case(case, args.rounds)
+        result["meets_target"] = meets_target(case, result)
         results[case] = result
         if not args.json:
+            verdict = ""
+            if case in TARGETS:
+                figure, bound, kind = TARGETS[case]
+                met = "met" if result["meets_target"] else "MISSED"
+                verdict = f"  target {figure} {'<=' if kind == 'max' else '>='} {bound}: {met}"
             print(
                 f"{case:<15} mathflow {result['mathflow_ms']:9.3f} ms  torch {result['torch_ms']:9.3f} ms  "
-                f"ratio {result['ratio']:.3f}  throughput vs torch {result['throughput_vs_torch']:.3f}"
+                f"ratio {result['ratio']:.3f}  throughput vs torch {result['throughput_vs_torch']:.3f}{verdict}"
             )
     summary = {
         "device": "gpu",
@@ -150,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             "torch_matmul": torch.backends.cuda.matmul.allow_tf32,
             "torch_cudnn": torch.backends.cudnn.allow_tf32,
         },
+        "kernels": sorted(cuda.registered()),
+        "targets": {case: list(target) for case, target in TARGETS.items()},
         "workloads": results,
     }
     if args.json:

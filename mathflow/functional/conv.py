@@ -11,13 +11,16 @@ through them:
 * ``AvgPool2d(x)``'s backward ``AvgPoolSpread`` shares gy evenly over each window; the spread's
   backward is average pooling again.
 
-The raw-array work is done by :mod:`mathflow.kernels.cpu` (numpy or cupy).
+The raw-array work is done by :mod:`mathflow.kernels.cpu` on NumPy and by the CUDA kernels of
+this module (``_Gpu``, the same functions and layouts) on CuPy arrays.
 """
 
 from __future__ import annotations
 
 import operator
 from typing import Any
+
+import numpy as np
 
 from mathflow.autodiff import mode
 from mathflow.autodiff.function import Function
@@ -26,8 +29,260 @@ from mathflow.backend import default_dtype
 from mathflow.errors import ShapeError
 from mathflow.functional.reduce import sum as _sum
 from mathflow.kernels import cpu as K
+from mathflow.kernels import cuda
 
 Pair = tuple[int, int]
+
+
+# ----------------------------------------------------------------------------- GPU path (CuPy)
+# One thread per output element, 32-bit indices, deterministic (gathers, no atomics). Images are
+# read through element strides (sN, sC, sH, sW), so batch-first views of batch-last buffers need no
+# copy; results are batch-last (C, ·, ·, N) buffers returned as NCHW views, as kernels.cpu does.
+_GEO = "int C, int H, int W, int N, int kh, int kw, int sh, int sw, int ph, int pw, int Ho, int Wo"
+_LOOP = "for (int t = blockIdx.x * blockDim.x + threadIdx.x; t < total; t += blockDim.x * gridDim.x)"
+# thread t → output (c, i, j, n) of a (C, Ho, Wo, N) buffer, or pixel (c, h, w, n) of a (C, H, W, N) one
+_OUT_COORDS = "int r = t; const int n = r % N; r /= N; const int j = r % Wo; r /= Wo; const int i = r % Ho; r /= Ho;"
+_PIX_COORDS = "int r = t; const int n = r % N; r /= N; const int w = r % W; r /= W; const int h = r % H; r /= H;"
+# windows (i, j) at offset (u, v) that read pixel (h, w): i = (h + ph − u) / sh when exact and < Ho
+_TAPS = """for (int u = 0; u < kh; ++u) {
+      const int di = h + ph - u;
+      if (di < 0 || di % sh != 0 || di / sh >= Ho) continue;
+      const int i = di / sh;
+      for (int v = 0; v < kw; ++v) {
+        const int dj = w + pw - v;
+        if (dj < 0 || dj % sw != 0 || dj / sw >= Wo) continue;
+        const int j = dj / sw;"""
+
+_IM2COL = cuda.raw(
+    "mathflow_im2col",
+    f"""
+extern "C" __global__ void mathflow_im2col(const T* x, T* cols, int total, {_GEO},
+                                           int sN, int sC, int sH, int sW) {{
+  {_LOOP} {{
+    {_OUT_COORDS} const int v = r % kw; r /= kw; const int u = r % kh; const int c = r / kh;
+    const int h = i * sh + u - ph, w = j * sw + v - pw;
+    cols[t] = (h >= 0 && h < H && w >= 0 && w < W) ? x[n * sN + c * sC + h * sH + w * sW] : (T)0;
+  }}
+}}
+""",
+)
+_COL2IM = cuda.raw(
+    "mathflow_col2im",
+    f"""
+extern "C" __global__ void mathflow_col2im(const T* cols, T* out, int total, {_GEO}) {{
+  {_LOOP} {{
+    {_PIX_COORDS} const int c = r;
+    T acc = 0;
+    {_TAPS}
+        acc += cols[((((c * kh + u) * kw + v) * Ho + i) * Wo + j) * N + n];
+      }}
+    }}
+    out[t] = acc;
+  }}
+}}
+""",
+)
+_MAX_POOL = cuda.raw(
+    "mathflow_max_pool_forward",
+    f"""
+extern "C" __global__ void mathflow_max_pool_forward(const T* x, T* y, int* argmax, int total, {_GEO},
+                                                     int sN, int sC, int sH, int sW, T neg_inf) {{
+  {_LOOP} {{
+    {_OUT_COORDS} const int c = r;
+    T best = neg_inf;
+    int arg = 0;
+    for (int u = 0; u < kh; ++u) {{
+      const int h = i * sh + u - ph;
+      for (int v = 0; v < kw; ++v) {{
+        const int w = j * sw + v - pw;
+        const T val = (h >= 0 && h < H && w >= 0 && w < W) ? x[n * sN + c * sC + h * sH + w * sW] : neg_inf;
+        // strictly greater: ties keep the first offset; a NaN wins once and then stays
+        if ((u == 0 && v == 0) || val > best || (val != val && best == best)) {{ best = val; arg = u * kw + v; }}
+      }}
+    }}
+    y[t] = best;
+    argmax[t] = arg;
+  }}
+}}
+""",
+)
+_MAX_POOL_SCATTER = cuda.raw(
+    "mathflow_max_pool_scatter",
+    f"""
+extern "C" __global__ void mathflow_max_pool_scatter(const T* gy, const int* argmax, T* out, int total, {_GEO},
+                                                     int gN, int gC, int gH, int gW) {{
+  {_LOOP} {{
+    {_PIX_COORDS} const int c = r;
+    T acc = 0;
+    {_TAPS}
+        if (argmax[((c * Ho + i) * Wo + j) * N + n] == u * kw + v) acc += gy[n * gN + c * gC + i * gH + j * gW];
+      }}
+    }}
+    out[t] = acc;
+  }}
+}}
+""",
+)
+_MAX_POOL_GATHER = cuda.raw(
+    "mathflow_max_pool_gather",
+    f"""
+extern "C" __global__ void mathflow_max_pool_gather(const T* g, const int* argmax, T* out, int total, {_GEO},
+                                                    int sN, int sC, int sH, int sW) {{
+  {_LOOP} {{
+    {_OUT_COORDS} const int c = r;
+    const int k = argmax[t];
+    const int h = i * sh + k / kw - ph, w = j * sw + k % kw - pw;
+    out[t] = (h >= 0 && h < H && w >= 0 && w < W) ? g[n * sN + c * sC + h * sH + w * sW] : (T)0;
+  }}
+}}
+""",
+)
+_AVG_POOL = cuda.raw(
+    "mathflow_avg_pool_forward",
+    f"""
+extern "C" __global__ void mathflow_avg_pool_forward(const T* x, T* y, int total, {_GEO},
+                                                     int sN, int sC, int sH, int sW, T inv) {{
+  {_LOOP} {{
+    {_OUT_COORDS} const int c = r;
+    T acc = 0;
+    for (int u = 0; u < kh; ++u) {{
+      const int h = i * sh + u - ph;
+      for (int v = 0; v < kw; ++v) {{
+        const int w = j * sw + v - pw;
+        if (h >= 0 && h < H && w >= 0 && w < W) acc += x[n * sN + c * sC + h * sH + w * sW];
+      }}
+    }}
+    y[t] = acc * inv;
+  }}
+}}
+""",
+)
+_AVG_POOL_SPREAD = cuda.raw(
+    "mathflow_avg_pool_spread",
+    f"""
+extern "C" __global__ void mathflow_avg_pool_spread(const T* gy, T* out, int total, {_GEO},
+                                                    int gN, int gC, int gH, int gW, T inv) {{
+  {_LOOP} {{
+    {_PIX_COORDS} const int c = r;
+    T acc = 0;
+    {_TAPS}
+        acc += gy[n * gN + c * gC + i * gH + j * gW] * inv;
+      }}
+    }}
+    out[t] = acc;
+  }}
+}}
+""",
+)
+
+
+def _geo(shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> tuple[Any, ...]:
+    n, c, h, w = shape
+    ho, wo = K.out_size(h, kernel[0], stride[0], padding[0]), K.out_size(w, kernel[1], stride[1], padding[1])
+    return cuda.ints(c, h, w, n, *kernel, *stride, *padding, ho, wo)
+
+
+def _empty(like: Any, shape: tuple[int, ...], dtype: Any = None) -> Any:
+    import cupy  # noqa: PLC0415 - deliberately lazy
+
+    return cupy.empty(shape, dtype=like.dtype if dtype is None else dtype)
+
+
+def _im2col_gpu(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+    geo = _geo(x.shape, kernel, stride, padding)
+    c, n, ho, wo = int(geo[0]), int(geo[3]), int(geo[10]), int(geo[11])
+    cols = _empty(x, (c * kernel[0] * kernel[1], ho * wo * n))
+    _IM2COL.launch(cols.size, (x, cols, np.int32(cols.size), *geo, *cuda.strides(x)), x.dtype)
+    return cols
+
+
+def _col2im_gpu(cols: Any, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> Any:
+    n, c, h, w = shape
+    cols = cols if cols.flags.c_contiguous else cols.copy()
+    out = _empty(cols, (c, h, w, n))
+    _COL2IM.launch(out.size, (cols, out, np.int32(out.size), *_geo(shape, kernel, stride, padding)), cols.dtype)
+    return K.batch_first(out)
+
+
+class _Gpu:
+    """The functions of :mod:`mathflow.kernels.cpu` used above, for CuPy arrays, on the kernels of
+    this module. Same shapes and layouts, except that max pooling records int32 arg-max offsets
+    k = u·kw + v, shaped (C, Ho, Wo, N), where the CPU keeps boolean masks."""
+
+    @staticmethod
+    def conv2d_forward(x: Any, w: Any, b: Any, stride: Pair, padding: Pair, keep_cols: bool = False) -> Any:
+        f, _, kh, kw = w.shape
+        cols = _im2col_gpu(x, (kh, kw), stride, padding)
+        y = w.reshape(f, -1) @ cols
+        if b is not None:
+            y += b.reshape(f, 1)
+        _, _, ho, wo = _geo(x.shape, (kh, kw), stride, padding)[8:]
+        return K.batch_first(y.reshape(f, int(ho), int(wo), x.shape[0])), (cols if keep_cols else None)
+
+    @staticmethod
+    def conv2d_grad_weight_rows(x: Any, rows: Any, kernel: Pair, stride: Pair, padding: Pair, cols: Any = None) -> Any:
+        if cols is None:
+            cols = _im2col_gpu(x, kernel, stride, padding)
+        return (rows @ cols.T).reshape(rows.shape[0], x.shape[1], kernel[0], kernel[1])
+
+    @staticmethod
+    def conv2d_grad_input_rows(rows: Any, w: Any, shape: tuple[int, ...], stride: Pair, padding: Pair) -> Any:
+        f, _, kh, kw = w.shape
+        return _col2im_gpu(w.reshape(f, -1).T @ rows, shape, (kh, kw), stride, padding)
+
+    @staticmethod
+    def conv2d_grad_weight(x: Any, gy: Any, kernel: Pair, stride: Pair, padding: Pair, cols: Any = None) -> Any:
+        return _Gpu.conv2d_grad_weight_rows(x, K.gradient_rows(gy), kernel, stride, padding, cols)
+
+    @staticmethod
+    def conv2d_grad_input(gy: Any, w: Any, shape: tuple[int, ...], stride: Pair, padding: Pair) -> Any:
+        return _Gpu.conv2d_grad_input_rows(K.gradient_rows(gy), w, shape, stride, padding)
+
+    @staticmethod
+    def max_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair, want_masks: bool = True) -> Any:
+        geo = _geo(x.shape, kernel, stride, padding)
+        out = (int(geo[0]), int(geo[10]), int(geo[11]), int(geo[3]))
+        y, arg = _empty(x, out), _empty(x, out, np.int32)
+        args = (x, y, arg, np.int32(y.size), *geo, *cuda.strides(x), x.dtype.type(-np.inf))
+        _MAX_POOL.launch(y.size, args, x.dtype)
+        return K.batch_first(y), (arg if want_masks else None)
+
+    @staticmethod
+    def max_pool2d_scatter(gy: Any, arg: Any, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> Any:
+        n, c, h, w = shape
+        out = _empty(gy, (c, h, w, n))
+        args = (gy, arg, out, np.int32(out.size), *_geo(shape, kernel, stride, padding), *cuda.strides(gy))
+        _MAX_POOL_SCATTER.launch(out.size, args, gy.dtype)
+        return K.batch_first(out)
+
+    @staticmethod
+    def max_pool2d_gather(g: Any, arg: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+        out = _empty(g, arg.shape)
+        args = (g, arg, out, np.int32(out.size), *_geo(g.shape, kernel, stride, padding), *cuda.strides(g))
+        _MAX_POOL_GATHER.launch(out.size, args, g.dtype)
+        return K.batch_first(out)
+
+    @staticmethod
+    def avg_pool2d_forward(x: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+        geo = _geo(x.shape, kernel, stride, padding)
+        y = _empty(x, (int(geo[0]), int(geo[10]), int(geo[11]), int(geo[3])))
+        inv = x.dtype.type(1.0 / (kernel[0] * kernel[1]))
+        _AVG_POOL.launch(y.size, (x, y, np.int32(y.size), *geo, *cuda.strides(x), inv), x.dtype)
+        return K.batch_first(y)
+
+    @staticmethod
+    def avg_pool2d_spread(gy: Any, shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair) -> Any:
+        n, c, h, w = shape
+        out = _empty(gy, (c, h, w, n))
+        inv = gy.dtype.type(1.0 / (kernel[0] * kernel[1]))
+        args = (gy, out, np.int32(out.size), *_geo(shape, kernel, stride, padding), *cuda.strides(gy), inv)
+        _AVG_POOL_SPREAD.launch(out.size, args, gy.dtype)
+        return K.batch_first(out)
+
+
+def _k(a: Any) -> Any:
+    """The kernels for array ``a``: this module's CUDA path for CuPy arrays, kernels.cpu otherwise."""
+    return _Gpu if cuda.on_gpu(a) else K
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -48,7 +303,7 @@ class Conv2d(Function):
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         self.x_shape = tuple(x.shape)
         self.kernel = (w.shape[2], w.shape[3])
-        y, self.cols = K.conv2d_forward(x, w, b, self.stride, self.padding, self.keep_cols)
+        y, self.cols = _k(x).conv2d_forward(x, w, b, self.stride, self.padding, self.keep_cols)
         return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
@@ -66,8 +321,9 @@ class Conv2d(Function):
         x, w = self.inputs[0].data, self.inputs[1].data
         rows = K.gradient_rows(gy)
         need = self.needs_input_grad
-        gx = K.conv2d_grad_input_rows(rows, w, self.x_shape, self.stride, self.padding) if need[0] else None
-        gw = K.conv2d_grad_weight_rows(x, rows, self.kernel, self.stride, self.padding, self.cols) if need[1] else None
+        k = _k(rows)
+        gx = k.conv2d_grad_input_rows(rows, w, self.x_shape, self.stride, self.padding) if need[0] else None
+        gw = k.conv2d_grad_weight_rows(x, rows, self.kernel, self.stride, self.padding, self.cols) if need[1] else None
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, (rows.sum(axis=1) if need[2] else None)
@@ -89,7 +345,7 @@ class Conv2dGradInput(Function):
 
     def forward(self, gy: Any, w: Any) -> Any:
         self.kernel = (w.shape[2], w.shape[3])
-        return K.conv2d_grad_input(gy, w, self.x_shape, self.stride, self.padding)
+        return _k(gy).conv2d_grad_input(gy, w, self.x_shape, self.stride, self.padding)
 
     def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
         gy, w = self.inputs
@@ -99,8 +355,9 @@ class Conv2dGradInput(Function):
 
     def backward_raw(self, g: Any) -> tuple[Any, Any]:
         gy, w = self.inputs[0].data, self.inputs[1].data
-        d_gy = K.conv2d_forward(g, w, None, self.stride, self.padding)[0] if self.needs_input_grad[0] else None
-        d_w = K.conv2d_grad_weight(g, gy, self.kernel, self.stride, self.padding) if self.needs_input_grad[1] else None
+        k, need = _k(g), self.needs_input_grad
+        d_gy = k.conv2d_forward(g, w, None, self.stride, self.padding)[0] if need[0] else None
+        d_w = k.conv2d_grad_weight(g, gy, self.kernel, self.stride, self.padding) if need[1] else None
         return d_gy, d_w
 
 
@@ -121,7 +378,7 @@ class Conv2dGradWeight(Function):
 
     def forward(self, x: Any, gy: Any) -> Any:
         self.x_shape = tuple(x.shape)
-        gw = K.conv2d_grad_weight(x, gy, self.kernel, self.stride, self.padding, self.cols)
+        gw = _k(x).conv2d_grad_weight(x, gy, self.kernel, self.stride, self.padding, self.cols)
         self.cols = None
         return gw
 
@@ -134,8 +391,8 @@ class Conv2dGradWeight(Function):
     def backward_raw(self, g: Any) -> tuple[Any, Any]:
         x, gy = self.inputs[0].data, self.inputs[1].data
         need = self.needs_input_grad
-        d_x = K.conv2d_grad_input(gy, g, self.x_shape, self.stride, self.padding) if need[0] else None
-        d_gy = K.conv2d_forward(x, g, None, self.stride, self.padding)[0] if need[1] else None
+        d_x = _k(gy).conv2d_grad_input(gy, g, self.x_shape, self.stride, self.padding) if need[0] else None
+        d_gy = _k(x).conv2d_forward(x, g, None, self.stride, self.padding)[0] if need[1] else None
         return d_x, d_gy
 
 
@@ -157,14 +414,14 @@ class MaxPool2d(Function):
 
     def forward(self, x: Any) -> Any:
         self.x_shape = tuple(x.shape)
-        y, self.masks = K.max_pool2d_forward(x, self.kernel, self.stride, self.padding, self.record)
+        y, self.masks = _k(x).max_pool2d_forward(x, self.kernel, self.stride, self.padding, self.record)
         return y
 
     def backward(self, gy: Tensor) -> Tensor:
         return MaxPoolScatter(self.kernel, self.stride, self.padding, self.x_shape, self.masks)(gy)
 
     def backward_raw(self, gy: Any) -> Any:
-        return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
+        return _k(gy).max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
 
 
 class _MaxPoolAdjoint(Function):
@@ -187,13 +444,13 @@ class MaxPoolScatter(_MaxPoolAdjoint):
     """
 
     def forward(self, gy: Any) -> Any:
-        return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
+        return _k(gy).max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
 
     def backward(self, g: Tensor) -> Tensor:
         return MaxPoolGather(self.kernel, self.stride, self.padding, self.x_shape, self.masks)(g)
 
     def backward_raw(self, g: Any) -> Any:
-        return K.max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)
+        return _k(g).max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)
 
 
 class MaxPoolGather(_MaxPoolAdjoint):
@@ -203,13 +460,13 @@ class MaxPoolGather(_MaxPoolAdjoint):
     """
 
     def forward(self, g: Any) -> Any:
-        return K.max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)
+        return _k(g).max_pool2d_gather(g, self.masks, self.kernel, self.stride, self.padding)
 
     def backward(self, gy: Tensor) -> Tensor:
         return MaxPoolScatter(self.kernel, self.stride, self.padding, self.x_shape, self.masks)(gy)
 
     def backward_raw(self, gy: Any) -> Any:
-        return K.max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
+        return _k(gy).max_pool2d_scatter(gy, self.masks, self.x_shape, self.kernel, self.stride, self.padding)
 
 
 # ----------------------------------------------------------------------------- average pooling
@@ -228,13 +485,13 @@ class AvgPool2d(Function):
 
     def forward(self, x: Any) -> Any:
         self.x_shape = tuple(x.shape)
-        return K.avg_pool2d_forward(x, self.kernel, self.stride, self.padding)
+        return _k(x).avg_pool2d_forward(x, self.kernel, self.stride, self.padding)
 
     def backward(self, gy: Tensor) -> Tensor:
         return AvgPoolSpread(self.kernel, self.stride, self.padding, self.x_shape)(gy)
 
     def backward_raw(self, gy: Any) -> Any:
-        return K.avg_pool2d_spread(gy, self.x_shape, self.kernel, self.stride, self.padding)
+        return _k(gy).avg_pool2d_spread(gy, self.x_shape, self.kernel, self.stride, self.padding)
 
 
 class AvgPoolSpread(Function):
@@ -252,13 +509,13 @@ class AvgPoolSpread(Function):
         self.x_shape = x_shape
 
     def forward(self, gy: Any) -> Any:
-        return K.avg_pool2d_spread(gy, self.x_shape, self.kernel, self.stride, self.padding)
+        return _k(gy).avg_pool2d_spread(gy, self.x_shape, self.kernel, self.stride, self.padding)
 
     def backward(self, g: Tensor) -> Tensor:
         return AvgPool2d(self.kernel, self.stride, self.padding)(g)
 
     def backward_raw(self, g: Any) -> Any:
-        return K.avg_pool2d_forward(g, self.kernel, self.stride, self.padding)
+        return _k(g).avg_pool2d_forward(g, self.kernel, self.stride, self.padding)
 
 
 # ----------------------------------------------------------------------------- argument checks

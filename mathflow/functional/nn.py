@@ -21,6 +21,7 @@ from mathflow.functional.arithmetic import exp, minimum, where
 from mathflow.functional.products import matmul
 from mathflow.functional.reduce import sum as _sum
 from mathflow.functional.shape import reshape, transpose
+from mathflow.kernels import cuda
 
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
@@ -324,6 +325,9 @@ class LinearReLU(Linear):
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         y = x @ w
+        if cuda.on_gpu(y):
+            self.mask = bias_relu_gpu(y, b)
+            return y
         if b is not None:
             y += b
         array_module(y).maximum(y, 0, out=y)
@@ -335,6 +339,117 @@ class LinearReLU(Linear):
 
     def backward_raw(self, gy: Any) -> tuple[Any, ...]:
         return self._grads_raw(gy * self.mask)
+
+
+# ------------------------------------------------------------------------- GPU path (CuPy)
+_BIAS_RELU = cuda.elementwise(
+    "mathflow_bias_relu",
+    "raw T b, int32 inner, int32 channels",
+    "T y, bool mask",
+    # NaN propagates as in np.maximum; the mask is [y > 0] of the result
+    "const T z = y + b[(i / inner) % channels]; y = (z > (T)0 || z != z) ? z : (T)0; mask = y > (T)0;",
+)
+_SOFTMAX_XENT = cuda.raw(
+    "mathflow_softmax_xent",
+    """
+// one block of B threads (a power of two) per row r: max, Σ exp, log p (written), row loss
+extern "C" __global__ void mathflow_softmax_xent(const T* z, const long long* index, T* logp, T* row_loss,
+                                                 int C, T neg_inf, T one_minus_eps, T eps_over_c) {
+  extern __shared__ unsigned char shared_bytes[];
+  T* buf = (T*)shared_bytes;
+  const int k = threadIdx.x, B = blockDim.x;
+  const T* zr = z + (long long)blockIdx.x * C;
+  T* lr = logp + (long long)blockIdx.x * C;
+  T acc = neg_inf;
+  for (int j = k; j < C; j += B) acc = (zr[j] > acc || zr[j] != zr[j]) ? zr[j] : acc;
+  buf[k] = acc;
+  __syncthreads();
+  for (int s = B / 2; s > 0; s >>= 1) {
+    if (k < s && (buf[k + s] > buf[k] || buf[k + s] != buf[k + s])) buf[k] = buf[k + s];
+    __syncthreads();
+  }
+  const T m = buf[0];
+  __syncthreads();
+  acc = 0;
+  for (int j = k; j < C; j += B) acc += exp(zr[j] - m);
+  buf[k] = acc;
+  __syncthreads();
+  for (int s = B / 2; s > 0; s >>= 1) {
+    if (k < s) buf[k] += buf[k + s];
+    __syncthreads();
+  }
+  const T ls = log(buf[0]);
+  __syncthreads();
+  acc = 0;
+  for (int j = k; j < C; j += B) {
+    const T lp = (zr[j] - m) - ls;
+    lr[j] = lp;
+    acc += lp;
+  }
+  buf[k] = acc;
+  __syncthreads();
+  for (int s = B / 2; s > 0; s >>= 1) {
+    if (k < s) buf[k] += buf[k + s];
+    __syncthreads();
+  }
+  if (k == 0) row_loss[blockIdx.x] = one_minus_eps * ((zr[index[blockIdx.x]] - m) - ls) + eps_over_c * buf[0];
+}
+""",
+)
+_SOFTMAX_XENT_GRAD = cuda.elementwise(
+    "mathflow_softmax_xent_grad",
+    "T logp, raw int64 index, T gs, T one_minus_eps, T eps_over_c, int32 classes",
+    "T gz",
+    "const T q = ((i % classes) == index[i / classes] ? one_minus_eps : (T)0) + eps_over_c; gz = (exp(logp) - q) * gs;",
+)
+
+
+def bias_relu_gpu(y: Any, b: Any = None, inner: int = 1) -> Any:
+    """In place on a C-contiguous CuPy ``y``: y ← max(y + b[(i / inner) % len(b)], 0); returns the mask
+    [y > 0]. Dense (N, F) layers use inner = 1, batch-last conv outputs (F, Ho, Wo, N) inner = Ho·Wo·N."""
+    import cupy  # noqa: PLC0415 - deliberately lazy
+
+    if b is None:
+        b = cupy.zeros(1, dtype=y.dtype)
+    mask = cupy.empty(y.shape, dtype=bool)
+    _BIAS_RELU(b, np.int32(inner), np.int32(b.size), y, mask)
+    return mask
+
+
+def softmax_xent_gpu(z: Any, index: Any, smoothing: float = 0.0, scale: float = 1.0) -> tuple[Any, Any]:
+    """(0-d loss, log-probabilities) of L = −s Σᵢ Σⱼ qᵢⱼ log softmax(zᵢ)ⱼ, q = (1−ε)·onehot + ε/C, for
+    CuPy logits (N, C) and int class indices: one kernel launch plus the sum over rows."""
+    import cupy  # noqa: PLC0415 - deliberately lazy
+
+    z = cupy.ascontiguousarray(z)
+    rows, classes = z.shape
+    logp, row_loss = cupy.empty_like(z), cupy.empty(rows, dtype=z.dtype)
+    block = max(32, min(256, 1 << max(0, classes - 1).bit_length()))
+    cast = z.dtype.type
+    if rows:
+        args = (
+            z,
+            cupy.ascontiguousarray(index, dtype=np.int64),
+            logp,
+            row_loss,
+            np.int32(classes),
+            cast(-np.inf),
+            cast(1.0 - smoothing),
+            cast(smoothing / classes),
+        )
+        _SOFTMAX_XENT.get(z.dtype)((rows,), (block,), args, shared_mem=block * z.dtype.itemsize)
+    return (row_loss.sum() * cast(-scale)).astype(z.dtype), logp
+
+
+def softmax_xent_grad_gpu(logp: Any, index: Any, g: Any, smoothing: float = 0.0, scale: float = 1.0) -> Any:
+    """∂L/∂z = s g (softmax(z) − q) from the log-probabilities of :func:`softmax_xent_gpu`."""
+    import cupy  # noqa: PLC0415 - deliberately lazy
+
+    classes = logp.shape[1]
+    cast = logp.dtype.type
+    gs = cupy.asarray(g, dtype=logp.dtype) * cast(scale)
+    index = cupy.ascontiguousarray(index, dtype=np.int64)
+    return _SOFTMAX_XENT_GRAD(logp, index, gs, cast(1.0 - smoothing), cast(smoothing / classes), np.int32(classes))
 
 
 # ------------------------------------------------------------------------- public API

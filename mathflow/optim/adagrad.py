@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from mathflow.kernels import cuda
 from mathflow.optim.optimizer import (
     OPTIMIZERS,
     Optimizer,
@@ -65,6 +66,11 @@ class Adagrad(Optimizer):
         return xp.full(w.shape, self.initial_accumulator_value, dtype=w.dtype)
 
     def _update(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        if cuda.on_gpu(w):
+            c = w.dtype.type
+            args = (c(lr), c(self.weight_decay), c(self.eps))
+            _ADAGRAD_UPDATE(g.astype(w.dtype, copy=False), *args, w, slot.state[0])
+            return
         if self.weight_decay:
             g = self._with_weight_decay(slot, w, g, self.weight_decay)
         xp = slot.xp
@@ -77,3 +83,13 @@ class Adagrad(Optimizer):
         xp.divide(g, tmp, out=tmp)
         tmp *= lr
         w -= tmp
+
+
+# ---------------------------------------------------------------------- GPU path (CuPy)
+_ADAGRAD_UPDATE = cuda.elementwise(
+    "mathflow_adagrad_update",
+    "T g, T lr, T wd, T eps",
+    "T w, T s",
+    "const T d = w * wd + g; s = s + d * d; w = w - d / (sqrt(s) + eps) * lr;",
+    options=cuda.NO_FMA,
+)

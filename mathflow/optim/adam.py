@@ -8,6 +8,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mathflow.errors import MathflowError
+from mathflow.kernels import cuda
 from mathflow.optim.optimizer import (
     OPTIMIZERS,
     Optimizer,
@@ -112,10 +113,11 @@ class Adam(Optimizer):
             eps = self.eps
             step_size = lr
         wd = self.weight_decay
-        xp = slot.xp
-        if xp is not np:
+        if cuda.on_gpu(w):
             l2, decay = (wd, 1.0) if self.coupled_decay else (0.0, 1.0 - lr * wd)
-            _fused_adam(slot, w, g, beta1, beta2, eps, step_size, l2, decay)
+            c = w.dtype.type
+            scalars = (1.0 - beta1, beta2, 1.0 - beta2, eps, step_size, l2, decay)
+            _ADAM_UPDATE(g.astype(w.dtype, copy=False), *map(c, scalars), w, *slot.state)
             return
         if wd:
             if self.coupled_decay:
@@ -169,30 +171,17 @@ class AdamW(Adam):
         super().__init__(params, lr, beta1, beta2, eps, weight_decay, bias_correction, betas)
 
 
-# ---------------------------------------------------------------------- CuPy fused path
-_ADAM_KERNEL: Any = None
-
-
-def _fused_adam(
-    slot: _Slot, w: Any, g: Any, beta1: float, beta2: float, eps: float, step_size: float, l2: float, decay: float
-) -> None:
-    """One-kernel Adam/AdamW update on the GPU (same formulas as the NumPy path)."""
-    global _ADAM_KERNEL
-    xp = slot.xp
-    if _ADAM_KERNEL is None:
-        _ADAM_KERNEL = xp.ElementwiseKernel(
-            "T g, T beta1, T beta2, T eps, T step_size, T l2, T decay",
-            "T w, T m, T v",
-            """
-            T d = g + l2 * w;
-            w = w * decay;
-            m = m + (1 - beta1) * (d - m);
-            v = beta2 * v + (1 - beta2) * d * d;
-            w = w - step_size * m / (sqrt(v) + eps);
-            """,
-            "mathflow_adam_update",
-        )
-    if g.dtype != w.dtype:
-        g = g.astype(w.dtype)
-    m, v = slot.state
-    _ADAM_KERNEL(g, beta1, beta2, eps, step_size, l2, decay, w, m, v)
+# ---------------------------------------------------------------------- GPU path (CuPy)
+# The NumPy rule above as one element-wise kernel: l2 = λ for Adam's coupled decay (0 otherwise),
+# decay = 1 − ηλ for AdamW's decoupled decay (1 otherwise).
+_ADAM_UPDATE = cuda.elementwise(
+    "mathflow_adam_update",
+    "T g, T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T step_size, T l2, T decay",
+    "T w, T m, T v",
+    """const T d = w * l2 + g;
+    w = w * decay;
+    m = m + (d - m) * one_minus_beta1;
+    v = v * beta2 + d * d * one_minus_beta2;
+    w = w - m / (sqrt(v) + eps) * step_size;""",
+    options=cuda.NO_FMA,
+)

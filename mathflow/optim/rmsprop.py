@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from mathflow.kernels import cuda
 from mathflow.optim.optimizer import (
     OPTIMIZERS,
     Optimizer,
@@ -53,6 +54,11 @@ class RMSProp(Optimizer):
         self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
 
     def _update(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        if cuda.on_gpu(w):
+            c = w.dtype.type
+            args = (c(lr), c(self.weight_decay), c(self.rho), c(1.0 - self.rho), c(self.eps))
+            _RMSPROP_UPDATE(g.astype(w.dtype, copy=False), *args, w, slot.state[0])
+            return
         if self.weight_decay:
             g = self._with_weight_decay(slot, w, g, self.weight_decay)
         xp = slot.xp
@@ -69,5 +75,14 @@ class RMSProp(Optimizer):
         tmp *= lr
         w -= tmp
 
+
+# ---------------------------------------------------------------------- GPU path (CuPy)
+_RMSPROP_UPDATE = cuda.elementwise(
+    "mathflow_rmsprop_update",
+    "T g, T lr, T wd, T rho, T one_minus_rho, T eps",
+    "T w, T s",
+    "const T d = w * wd + g; s = s * rho + d * d * one_minus_rho; w = w - d / (sqrt(s) + eps) * lr;",
+    options=cuda.NO_FMA,
+)
 
 RMSprop = RMSProp

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+
 from mathflow.errors import MathflowError
+from mathflow.kernels import cuda
 from mathflow.optim.optimizer import (
     OPTIMIZERS,
     Optimizer,
@@ -109,9 +112,13 @@ class GradientDescent(Optimizer):
         return tmp
 
     def _update_plain(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        if cuda.on_gpu(w):
+            return self._update_gpu(slot, w, g, lr)
         w -= self._scaled_gradient(slot, w, g, lr)
 
     def _update_momentum(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        if cuda.on_gpu(w):
+            return self._update_gpu(slot, w, g, lr)
         step = self._scaled_gradient(slot, w, g, lr)
         v = slot.state[0]
         v *= self.momentum
@@ -119,6 +126,8 @@ class GradientDescent(Optimizer):
         w -= v
 
     def _update_nesterov(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        if cuda.on_gpu(w):
+            return self._update_gpu(slot, w, g, lr)
         step = self._scaled_gradient(slot, w, g, lr)
         v = slot.state[0]
         v *= self.momentum
@@ -126,6 +135,30 @@ class GradientDescent(Optimizer):
         w -= step
         slot.xp.multiply(v, self.momentum, out=step)
         w -= step
+
+    def _update_gpu(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
+        """The three rules above as one CuPy kernel each (CuPy arrays only)."""
+        c = w.dtype.type
+        g = g.astype(w.dtype, copy=False)
+        if self.momentum == 0.0:
+            _SGD_UPDATE(g, c(lr), c(self.weight_decay), w)
+        else:
+            scalars = (c(lr), c(self.weight_decay), c(self.momentum), np.int32(self.nesterov))
+            _MOMENTUM_UPDATE(g, *scalars, w, slot.state[0])
+
+
+# ---------------------------------------------------------------------- GPU path (CuPy)
+# s = η(∇L + λW) as the NumPy code forms it; momentum v ← γv + s; W ← W − v, or W ← W − s − γv (Nesterov)
+_SGD_UPDATE = cuda.elementwise(
+    "mathflow_sgd_update", "T g, T lr, T wd", "T w", "w = w - (w * wd + g) * lr;", options=cuda.NO_FMA
+)
+_MOMENTUM_UPDATE = cuda.elementwise(
+    "mathflow_momentum_update",
+    "T g, T lr, T wd, T momentum, int32 nesterov",
+    "T w, T v",
+    "const T s = (w * wd + g) * lr; v = v * momentum + s; w = nesterov ? (w - s) - v * momentum : w - v;",
+    options=cuda.NO_FMA,
+)
 
 
 SGD = GradientDescent
