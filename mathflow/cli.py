@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
@@ -179,18 +180,32 @@ def _one_line(exc: BaseException) -> str:
     return error_reason(exc)
 
 
+def _interrupted_line(exc: Any) -> str:
+    """The one stderr line of a run ended by a stop signal."""
+    if exc.run_id is None:
+        return f"interrupted by {exc.name} before a run was started (nothing recorded)"
+    return f"interrupted by {exc.name}: run {exc.run_id} was stopped and marked KILLED (what was logged is kept)"
+
+
 def _guard_run(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Errors of the run commands as one line on stderr, exit 1; Ctrl-C → exit 130 (tracebacks with --debug)."""
+    """Errors of the run commands as one line on stderr, exit 1; a run stopped by SIGINT, SIGTERM or
+    SIGHUP → one line, exit 128 + signal (130, 143, 129); other Ctrl-C → exit 130 (tracebacks with --debug)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from mathflow.errors import MathflowError
+        from mathflow.tracking.signals import RunInterrupted
 
         debug = bool(kwargs.get("debug") or os.environ.get("MATHFLOW_DEBUG"))
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except RunInterrupted as exc:
+            if debug:
+                raise
+            typer.echo(_interrupted_line(exc), err=True)
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             if debug:
                 raise
@@ -214,14 +229,11 @@ _DEVICE = typer.Option(None, "--device", help="cpu, gpu or auto (overrides train
 _URI = typer.Option(None, "--tracking-uri", help="MLflow store (default: sqlite:///<cwd>/runs/mlflow.db).")
 
 
-def _print_run_summary(result: Any) -> None:
-    typer.echo(
-        f"run {result.run_id} in experiment {result.experiment!r}: {result.epochs} epochs, "
-        f"{result.steps} steps, {result.train_seconds:.2f} s training"
-    )
-    shown = {k: v for k, v in result.metrics.items() if k.startswith(("test_", "val_")) or k == "weight_sparsity"}
-    if shown:
-        typer.echo("  " + " · ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+def _run_console(json_out: bool) -> Any:
+    """Where ``run`` prints its start and end blocks: stdout, or stderr when stdout carries ``--json``."""
+    import sys
+
+    return sys.stderr if json_out else sys.stdout
 
 
 @app.command()
@@ -232,8 +244,10 @@ def run(
     device: str = _DEVICE,
     tracking_uri: str = _URI,
     experiment: str = typer.Option(None, "--experiment", help="MLflow experiment (default: tracking.experiment)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    json_out: bool = typer.Option(False, "--json", help="End with one JSON line describing the run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (the start and end blocks stay)."),
+    json_out: bool = typer.Option(
+        False, "--json", help="End with one JSON line describing the run (the start and end blocks go to stderr)."
+    ),
     debug: bool = _DEBUG,
 ) -> None:
     """Train a pipeline (or solve a math pipeline) and record the run in MLflow."""
@@ -247,11 +261,14 @@ def run(
             typer.echo(json.dumps(outcome))
         return
 
-    from mathflow.run import run_pipeline
+    from mathflow.run import run_pipeline, run_summary
 
-    result = run_pipeline(file, overrides, device=device, tracking_uri=tracking_uri, experiment=experiment, quiet=quiet)
-    if not quiet:
-        _print_run_summary(result)
+    console = _run_console(json_out)
+    result = run_pipeline(
+        file, overrides, device=device, tracking_uri=tracking_uri, experiment=experiment, quiet=quiet, console=console
+    )
+    console.write(run_summary(result))
+    console.flush()
     if json_out:
         typer.echo(json.dumps(result.summary()))
 
@@ -295,28 +312,97 @@ def rerun(
         raise typer.Exit(2)
 
 
+@contextlib.contextmanager
+def _stdout_may_close() -> Iterator[None]:
+    """A reader that stops early (``| head``) ends the command quietly, exit 0, no traceback."""
+    import sys
+
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        raise typer.Exit(0) from None
+
+
 @app.command()
 @_guard_run
 def predict(
     run_id: str = typer.Argument(..., help="The id of a logged run."),
-    input: str = typer.Option(..., "--input", "-i", help="Inputs: a .npy file or a numeric .csv file."),
-    output: str = typer.Option(None, "--output", "-o", help="Write the predictions here (.npy or .csv)."),
+    input: str = typer.Option(..., "--input", "-i", help="Inputs: .npy, .npz (int or float) or numeric .csv rows."),
+    output: str = typer.Option(None, "--output", "-o", help="Write the predictions here instead of stdout."),
+    fmt: str = typer.Option(None, "--format", "-f", help="csv, npy or json (default: by --output's suffix; csv)."),
+    proba: bool = typer.Option(False, "--proba", help="Class probabilities (one column per class) instead of labels."),
     tracking_uri: str = _URI,
     debug: bool = _DEBUG,
 ) -> None:
-    """Predictions of the model logged by RUN_ID for the inputs in a file."""
-    import numpy as np
+    """Predictions of the model logged by RUN_ID for the inputs in a file: class labels, or values."""
+    import sys
 
-    from mathflow.predictor import load_run_model, read_input, write_output
+    from mathflow.predictor import json_text, open_run_model, output_format, read_input, write_csv, write_output
 
-    model = load_run_model(run_id, tracking_uri)
-    predictions = np.asarray(model.predict(read_input(input)))
+    chosen = output_format(fmt, output)
+    x = read_input(input)
+    model = open_run_model(run_id, tracking_uri)
+    predictions = model.predict(x, proba=proba, source=input)
+    columns = model.class_columns(predictions.shape[-1]) if proba else None
     if output:
-        write_output(output, predictions)
-        typer.echo(f"wrote {len(predictions)} predictions to {output}")
-    else:
-        for row in predictions.reshape(len(predictions), -1):
-            typer.echo(",".join(f"{v:.8g}" if isinstance(v, float | np.floating) else str(v) for v in row))
+        write_output(output, predictions, chosen, columns)
+        typer.echo(f"wrote {len(predictions)} {'probability rows' if proba else 'predictions'} to {output}")
+        return
+    with _stdout_may_close():
+        if chosen == "json":
+            sys.stdout.write(json_text(predictions, columns))
+        else:
+            write_csv(sys.stdout, predictions, columns)
+
+
+def _wait_for_server(child: Any) -> int:
+    """Wait for the server process; Ctrl-C or SIGTERM stop it (its whole process group). Its exit status."""
+    import signal
+    import subprocess
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+
+@app.command()
+@_guard_run
+def serve(
+    run_id: str = typer.Argument(..., help="The id of a logged run."),
+    port: int = typer.Option(5000, "--port", "-p", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0: every interface)."),
+    tracking_uri: str = _URI,
+    debug: bool = _DEBUG,
+) -> None:
+    """Serve the model logged by RUN_ID with MLflow's scoring server (POST /invocations); Ctrl-C stops it."""
+    import subprocess
+
+    from mathflow.predictor import serve_command
+
+    argv, env = serve_command(run_id, tracking_uri, port=port, host=host)
+    typer.echo(f"serving the model of run {run_id} at http://{host}:{port}/invocations (Ctrl-C to stop)")
+    example = """'{"inputs": [[...], [...]]}'"""
+    typer.echo(f"  curl http://{host}:{port}/invocations -H 'Content-Type: application/json' -d {example}")
+    child = subprocess.Popen(argv, env=env, start_new_session=True)
+    code = _wait_for_server(child)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -379,19 +465,56 @@ def ui(
 def runs(
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
     limit: int = typer.Option(20, "--limit", "-n", help="How many runs (newest first)."),
+    dead_after: float = typer.Option(
+        120.0, "--dead-after", help="Seconds without a heartbeat after which a RUNNING run shows as DEAD?."
+    ),
+    mark_dead: bool = typer.Option(
+        False, "--mark-dead", help="End the DEAD? runs as FAILED (reason in the mathflow.error tag)."
+    ),
     tracking_uri: str = _URI,
     debug: bool = _DEBUG,
 ) -> None:
-    """Recent runs with their key metrics."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """Recent runs with their key metrics; a RUNNING run whose process stopped beating shows as DEAD?."""
+    from mathflow.errors import MathflowError
     from mathflow.tracking import list_runs
 
+    if not dead_after > 0:
+        raise MathflowError(f"--dead-after must be a positive number of seconds, got {dead_after!r}")
+    if mark_dead:
+        _mark_dead_runs(tracking_uri, experiment, dead_after)
+        return
     rows = list_runs(tracking_uri, experiment, max_results=limit)
     if not rows:
         typer.echo("no runs yet")
         return
+    _print_runs_table(rows, dead_after)
+
+
+def _mark_dead_runs(tracking_uri: str | None, experiment: str | None, dead_after: float) -> None:
+    """``runs --mark-dead``: end the dead runs FAILED, one line each."""
+    from mathflow.tracking import mark_dead
+
+    ended = mark_dead(tracking_uri, experiment, dead_after)
+    for row in ended:
+        typer.echo(
+            f"marked FAILED: run {row.run_id} ({row.run_name}, {row.experiment}): no heartbeat since "
+            f"{_local_time(row.heartbeat)}"
+        )
+    typer.echo(f"{len(ended)} dead run{'s' if len(ended) != 1 else ''} marked FAILED")
+
+
+def _local_time(unix_time: float | None) -> str:
+    """A UNIX time as local ``YYYY-MM-DD HH:MM:SS`` (empty for None)."""
+    from datetime import datetime
+
+    return "" if unix_time is None else datetime.fromtimestamp(unix_time).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_runs_table(rows: list[Any], dead_after: float) -> None:
+    """The ``mathflow runs`` table."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="runs", title_justify="left")
     for column in ("run id", "name", "experiment", "status", "started", "duration", "key metrics"):
         table.add_column(column)
@@ -399,7 +522,9 @@ def runs(
         started = row.start_time.astimezone().strftime("%Y-%m-%d %H:%M:%S") if row.start_time else ""
         duration = f"{row.duration_s:.1f} s" if row.duration_s is not None else ""
         metrics = " · ".join(f"{k} {v:.4g}" for k, v in row.key_metrics().items())
-        table.add_row(row.run_id, row.run_name, row.experiment, row.status, started, duration, metrics)
+        table.add_row(
+            row.run_id, row.run_name, row.experiment, row.shown_status(dead_after), started, duration, metrics
+        )
     Console(width=200, soft_wrap=False).print(table)
 
 

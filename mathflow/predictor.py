@@ -6,14 +6,20 @@
 The export is one program of primitive ops (:mod:`mathflow.export`): the pipeline's feature
 transforms, then every layer's own ``export``. :func:`predict_with_model` gives what the logged
 pyfunc gives, computed by mathflow itself (the reference the tests compare the pyfunc against);
-:func:`load_run_model` and :func:`read_input` serve ``mathflow predict``.
+:func:`open_run_model`, :func:`read_input` and the writers serve ``mathflow predict``::
+
+    model = open_run_model(run_id)
+    labels = model.predict(read_input("x.csv"))            # class labels (or values)
+    probabilities = model.predict(x, proba=True)           # (n, classes)
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -27,12 +33,46 @@ def export_model(
     output: str = "identity",
     threshold: float | None = None,
     classes: list[Any] | None = None,
+    expects: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``(description, constants)`` of a built model (after ``pipeline``'s fitted feature transforms)."""
+    """``(description, constants)`` of a built model (after ``pipeline``'s fitted feature transforms).
+
+    A classifier (``output="argmax"``) also records what its output is, ``expects``: ``"logits"`` or
+    ``"probabilities"`` (the loss's ``expects``; by default read off the decision threshold, 0 on
+    logits), so that ``--proba`` knows whether a softmax/sigmoid is still to be applied."""
     from mathflow.export.model import describe, export_program
 
     program = export_program(model, pipeline)
-    return describe(program, output=output, threshold=threshold, classes=classes), dict(program.constants)
+    description = describe(program, output=output, threshold=threshold, classes=classes)
+    if output == "argmax":
+        description["expects"] = expects or _expects_from_threshold(threshold)
+    return description, dict(program.constants)
+
+
+def _expects_from_threshold(threshold: float | None) -> str:
+    """What a classifier outputs, judged by its one-unit decision threshold: 0 on logits, 0.5 on probabilities."""
+    return "probabilities" if threshold is not None and float(threshold) == 0.5 else "logits"
+
+
+def class_labels(names: Any) -> list[Any] | None:
+    """The labels a classifier should return for a data set's ``class_names``: None when the names
+    are just the indices ("0", "1", ...), integers when every name is one, else the names."""
+    if not names:
+        return None
+    texts = [str(n) for n in names]
+    if texts == [str(i) for i in range(len(texts))]:
+        return None
+    if all(_is_int_text(t) for t in texts):
+        return [int(t) for t in texts]
+    return texts
+
+
+def _is_int_text(text: str) -> bool:
+    """Whether ``text`` is an integer written canonically ("3", "-1"; not "03" or "1.0")."""
+    try:
+        return str(int(text)) == text
+    except ValueError:
+        return False
 
 
 def output_mode(task: str, loss: Any) -> tuple[str, float | None]:
@@ -60,34 +100,171 @@ def predict_with_model(model: Any, pipeline: Any, x: np.ndarray, spec: Mapping[s
     return postprocess(spec, out)
 
 
+INPUT_SUFFIXES = (".npy", ".npz", ".csv")
+OUTPUT_FORMATS = ("csv", "npy", "json")
+NPZ_KEYS = ("x", "X", "features", "inputs")
+"""The array an ``.npz`` of several arrays is read from (the first key present)."""
+
+
 def read_input(path: str | os.PathLike[str]) -> np.ndarray:
-    """Inputs from a ``.npy`` file or a headerless-or-headed numeric ``.csv`` file (one sample a row)."""
+    """Inputs from a ``.npy``, an ``.npz`` (its only array, or the one named ``x``) or a numeric
+    ``.csv`` (one sample a row, an optional header row); any int or float dtype."""
     file = os.fspath(path)
     if not os.path.isfile(file):
         raise MathflowError(f"input file not found: {file}")
-    if file.endswith(".npy"):
-        return np.load(file, allow_pickle=False)
-    if file.endswith(".csv"):
-        with open(file, encoding="utf-8") as handle:
-            first = handle.readline()
-        try:
-            [float(v) for v in first.strip().split(",") if v.strip()]
-            skip = 0
-        except ValueError:
-            skip = 1
-        data = np.loadtxt(file, delimiter=",", skiprows=skip, dtype=np.float32, ndmin=2)
-        return data
-    raise MathflowError(f"input file {file} must end in .npy or .csv")
+    suffix = os.path.splitext(file)[1].lower()
+    if suffix not in INPUT_SUFFIXES:
+        raise MathflowError(f"input file {file} must end in {', '.join(INPUT_SUFFIXES)}")
+    if suffix == ".csv":
+        return _read_csv(file)
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise MathflowError(f"cannot read {file}: {_first_line(exc)}") from None
+    x = _npz_array(file, loaded) if suffix == ".npz" else loaded
+    return _numeric(file, x)
 
 
-def write_output(path: str | os.PathLike[str], predictions: np.ndarray) -> None:
-    """Predictions to ``.npy`` or ``.csv`` (by the suffix)."""
-    file = os.fspath(path)
-    arr = np.asarray(predictions)
-    if file.endswith(".npy"):
-        np.save(file, arr)
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _npz_array(file: str, archive: Any) -> np.ndarray:
+    """The inputs in an ``.npz``: its only array, else the first of :data:`NPZ_KEYS` it holds."""
+    with archive:
+        names = list(archive.files)
+        if len(names) == 1:
+            return archive[names[0]]
+        for key in NPZ_KEYS:
+            if key in names:
+                return archive[key]
+    raise MathflowError(
+        f"{file} holds the arrays {', '.join(names) or '(none)'}; which are the inputs?",
+        suggestion="save the inputs alone, or under the key 'x'",
+    )
+
+
+def _numeric(file: str, x: np.ndarray) -> np.ndarray:
+    """``x`` when it holds numbers (bool, int or float), else a one-line error."""
+    if x.dtype.kind not in "biuf":
+        raise MathflowError(f"{file} holds {x.dtype} values; the model takes numbers (int or float)")
+    if x.ndim == 0:
+        raise MathflowError(f"{file} holds a single number; the model takes one sample per row")
+    return x
+
+
+def _read_csv(file: str) -> np.ndarray:
+    """The numeric rows of a CSV file (float64); a first row that is not numeric is a header."""
+    import csv
+
+    with open(file, encoding="utf-8", newline="") as handle:
+        rows = [(number, row) for number, row in enumerate(csv.reader(handle), 1) if any(c.strip() for c in row)]
+    if rows and not _all_numbers(rows[0][1]):
+        rows = rows[1:]
+    if not rows:
+        raise MathflowError(f"{file} holds no data rows")
+    width = len(rows[0][1])
+    values = []
+    for number, row in rows:
+        if len(row) != width:
+            raise MathflowError(f"{file} line {number}: {_count(len(row))}, the first data row has {width}")
+        values.append([_cell(file, number, cell) for cell in row])
+    return np.asarray(values, dtype=np.float64)
+
+
+def _count(n: int, noun: str = "value") -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _all_numbers(row: list[str]) -> bool:
+    try:
+        [float(cell) for cell in row]
+    except ValueError:
+        return False
+    return True
+
+
+def _cell(file: str, number: int, cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        raise MathflowError(
+            f"{file} line {number}: {cell.strip()!r} is not a number",
+            suggestion="predict reads numeric CSV rows (categorical columns are not supported yet)",
+        ) from None
+
+
+def output_format(fmt: str | None, path: str | None) -> str:
+    """The output format: ``fmt`` when given, else the suffix of ``path``, else csv (stdout)."""
+    if fmt:
+        if fmt not in OUTPUT_FORMATS:
+            raise MathflowError(f"unknown output format {fmt!r}", suggestion=f"use one of: {', '.join(OUTPUT_FORMATS)}")
+        chosen = fmt
+    elif path:
+        chosen = os.path.splitext(path)[1].lower().lstrip(".")
+        if chosen not in OUTPUT_FORMATS:
+            raise MathflowError(
+                f"cannot tell the output format of {path}",
+                suggestion=f"end it in .csv, .npy or .json, or pass --format {'|'.join(OUTPUT_FORMATS)}",
+            )
     else:
-        np.savetxt(file, arr.reshape(len(arr), -1), delimiter=",", fmt="%.8g")
+        chosen = "csv"
+    if chosen == "npy" and not path:
+        raise MathflowError("the npy format needs a file", suggestion="pass --output predictions.npy")
+    return chosen
+
+
+def _cell_text(value: Any) -> str:
+    return f"{value:.8g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def write_csv(stream: TextIO, predictions: np.ndarray, columns: Sequence[str] | None = None) -> None:
+    """One row per sample (a header row of ``columns`` when given); floats with 8 significant digits."""
+    import csv
+
+    writer = csv.writer(stream, lineterminator="\n")
+    if columns:
+        writer.writerow([str(c) for c in columns])
+    arr = np.asarray(predictions)
+    for row in arr.reshape(len(arr), -1):
+        writer.writerow([_cell_text(v) for v in row])
+
+
+def json_text(predictions: np.ndarray, columns: Sequence[str] | None = None) -> str:
+    """``{"predictions": [...]}`` (the MLflow scoring server's shape), with ``"columns"`` for probabilities."""
+    import json
+
+    data: dict[str, Any] = {"predictions": _json_ready(np.asarray(predictions))}
+    if columns:
+        data = {"columns": [str(c) for c in columns], **data}
+    return json.dumps(data) + "\n"
+
+
+def _json_ready(arr: np.ndarray) -> Any:
+    """``arr`` as nested lists; float32 values as their shortest decimal (0.1, not 0.10000000149011612)."""
+    if arr.dtype != np.float32:
+        return arr.tolist()
+    shortest = np.asarray([float(str(v)) for v in arr.ravel()], dtype=object)
+    return shortest.reshape(arr.shape).tolist()
+
+
+def write_output(
+    path: str | os.PathLike[str], predictions: np.ndarray, fmt: str | None = None, columns: Sequence[str] | None = None
+) -> None:
+    """Predictions to a file in ``fmt`` (default: by the suffix; csv when the suffix says nothing)."""
+    file = os.fspath(path)
+    chosen = fmt or {".npy": "npy", ".json": "json"}.get(os.path.splitext(file)[1].lower(), "csv")
+    arr = np.asarray(predictions)
+    if chosen == "npy":
+        with open(file, "wb") as handle:
+            np.save(handle, arr, allow_pickle=False)
+        return
+    with open(file, "w", encoding="utf-8", newline="") as handle:
+        if chosen == "json":
+            handle.write(json_text(arr, columns))
+        else:
+            write_csv(handle, arr, columns)
 
 
 def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
@@ -107,6 +284,117 @@ def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a missing run/model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MathflowError(f"cannot load the model of run {run_id}: {first}") from None
+
+
+@dataclass
+class RunModel:
+    """The model logged by a run, ready for raw inputs: ``predict(x)`` gives what the logged pyfunc
+    gives (class labels for a classifier), ``predict(x, proba=True)`` the class probabilities."""
+
+    run_id: str
+    pyfunc: Any
+    description: dict[str, Any]
+    constants: dict[str, np.ndarray]
+    sample_shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.description.get("output") == "argmax"
+
+    def class_columns(self, count: int) -> list[str]:
+        """Names of the ``count`` probability columns: the classes, else their indices."""
+        classes = self.description.get("classes") or []
+        return [str(c) for c in classes] if len(classes) == count else [str(i) for i in range(count)]
+
+    def fit_input(self, x: np.ndarray, source: str = "the input") -> np.ndarray:
+        """``x`` as a batch of the per-sample shape and dtype the model takes (flat rows of the
+        right size are reshaped, one unbatched sample gets a batch axis); else a one-line error."""
+        x = np.asarray(x)
+        shape, size = self.sample_shape, math.prod(self.sample_shape)
+        if x.ndim == 1 and size != 1:  # one sample (a model of one feature takes a column of samples)
+            x = x[None]
+        if x.ndim == 0 or math.prod(x.shape[1:]) != size:
+            raise MathflowError(self._shape_problem(x, source), suggestion=self._shape_hint())
+        return x.reshape((len(x), *shape)).astype(self.dtype, copy=False)
+
+    def _shape_problem(self, x: np.ndarray, source: str) -> str:
+        got = math.prod(x.shape[1:]) if x.ndim > 0 else 1
+        want = math.prod(self.sample_shape)
+        return (
+            f"{source} has {_count(got)} per sample (shape {tuple(x.shape)}); the model of run {self.run_id} "
+            f"takes {_count(want)} per sample (per-sample shape {self.sample_shape})"
+        )
+
+    def _shape_hint(self) -> str:
+        if len(self.sample_shape) == 1:
+            return f"give {self.sample_shape[0]} feature columns per row, in the order of the training data"
+        return f"give arrays of shape (n, {', '.join(map(str, self.sample_shape))}) or flat rows of that size"
+
+    def predict(self, x: np.ndarray, proba: bool = False, source: str = "the input") -> np.ndarray:
+        """Predictions for the raw inputs ``x``: the logged pyfunc's (labels or values), or class probabilities."""
+        batch = self.fit_input(x, source)
+        if not proba:
+            return np.asarray(self.pyfunc.predict(batch))
+        if not self.is_classifier:
+            raise MathflowError(
+                f"--proba needs a classifier; the model of run {self.run_id} outputs values",
+                suggestion="leave out --proba",
+            )
+        from mathflow.export.runtime import predict_array
+
+        return predict_array({**self.description, "output": "proba"}, self.constants, batch)
+
+
+def open_run_model(run_id: str, tracking_uri: str | None = None) -> RunModel:
+    """The model logged by run ``run_id`` with its description and the input it takes (the
+    input schema when MLflow recorded one, else the program's input shape and dtype)."""
+    pyfunc = load_run_model(run_id, tracking_uri)
+    logged = pyfunc.unwrap_python_model()
+    description = dict(logged.description)
+    program = description["program"]
+    shape = tuple(int(d) for d in program["input_shape"])
+    dtype = np.dtype(program.get("dtype", "float32"))
+    schema = _tensor_schema(pyfunc)
+    if schema is not None:
+        shape, dtype = schema
+    return RunModel(run_id, pyfunc, description, dict(logged.constants), shape, dtype)
+
+
+def _tensor_schema(pyfunc: Any) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(per-sample shape, dtype) of the model's tensor input schema; None without one."""
+    try:
+        schema = pyfunc.metadata.get_input_schema()
+    except Exception:  # noqa: BLE001 - an old or odd MLmodel simply has no usable schema
+        return None
+    if schema is None or not schema.is_tensor_spec() or len(schema.inputs) != 1:
+        return None
+    spec = schema.inputs[0]
+    shape = tuple(int(d) for d in spec.shape[1:])
+    if not shape or min(shape) < 1:
+        return None
+    return shape, np.dtype(spec.type)
+
+
+def serve_command(
+    run_id: str, tracking_uri: str | None = None, port: int = 5000, host: str = "127.0.0.1"
+) -> tuple[list[str], dict[str, str]]:
+    """``(argv, env)`` of MLflow's scoring server (``mlflow models serve``, local environment, one
+    worker) for the model of run ``run_id``, with the store's tracking URI in the environment.
+
+    The model is loaded here first, so a missing run or model is a one-line error, not a server
+    that dies while starting."""
+    import sys
+
+    from mathflow.tracking.store import resolve_tracking_uri
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise MathflowError(f"serve port must be an integer in 1..65535, got {port!r}")
+    uri = resolve_tracking_uri(tracking_uri)
+    load_run_model(run_id, uri)
+    argv = [sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", f"runs:/{run_id}/model"]
+    argv += ["--env-manager", "local", "--host", host, "--port", str(port), "--workers", "1"]
+    return argv, {**os.environ, "MLFLOW_TRACKING_URI": uri}
 
 
 EXPORT_FORMATS = ("onnx",)
@@ -129,9 +417,17 @@ __all__ = [
     "EXPORT_FORMATS",
     "export_model",
     "export_run",
+    "OUTPUT_FORMATS",
+    "RunModel",
+    "class_labels",
+    "json_text",
     "load_run_model",
+    "open_run_model",
+    "output_format",
     "output_mode",
     "predict_with_model",
     "read_input",
+    "serve_command",
+    "write_csv",
     "write_output",
 ]

@@ -10,7 +10,9 @@ Logged per run: the resolved pipeline flattened to dotted params; per-epoch metr
 the resolved pipeline, versions, device, git commit); the data set; and the artifacts
 ``pipeline.yaml`` (re-runnable as it is), ``weights.npz``, ``transforms.npz``, ``model_table.txt``,
 ``learning_curves.png``, ``confusion_matrix.png`` (classification) and the NumPy pyfunc ``model``.
-An exception ends the run FAILED, Ctrl-C ends it KILLED; what was logged stays.
+An exception ends the run FAILED; SIGINT (Ctrl-C), SIGTERM or SIGHUP ends it KILLED at the next step
+(exit ``128 + signal`` from the CLI); what was logged stays. A ``mathflow.heartbeat`` tag, refreshed at
+most every few seconds during training, tells a crashed run (``mathflow runs``: ``DEAD?``) from a live one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -243,6 +245,7 @@ class _LoggedProgress(ProgressReporter):
         self.inner.epoch_start(epoch)
 
     def step(self, step: int, loss: float) -> None:
+        self.logger.run.heartbeat()
         self.inner.step(step, loss)
 
     def epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
@@ -326,20 +329,40 @@ def run_pipeline(
     quiet: bool = False,
     progress: Any = None,
     extra_tags: Mapping[str, Any] | None = None,
+    console: TextIO | None = None,
 ) -> RunResult:
-    """Load, validate and compile ``path``, train it and record everything in MLflow."""
-    ctx = _open_run(
-        path, overrides, device=device, tracking_uri=tracking_uri, experiment=experiment, extra_tags=extra_tags
-    )
-    with ctx.run:
-        _log_pipeline(ctx)
-        data = _prepare_data(ctx)
-        training = _build_training(ctx, "quiet" if quiet else progress)
-        _train(ctx, training, data)
-        final = _final_metrics(ctx, training, data)
-        _log_final_metrics(ctx.run, final, training.sparsity, len(training.history))
-        _log_artifacts(ctx.run, training, data)
-        result = _run_result(ctx, training, final)
+    """Load, validate and compile ``path``, train it and record everything in MLflow. With a
+    ``console``, :func:`run_header` is written to it once the data is ready (``quiet`` silences
+    the progress only).
+
+    SIGINT, SIGTERM and SIGHUP (main thread only) stop the run at the next safe point: training at its
+    next step, logging between two store writes. The run ends KILLED with what was logged so far and
+    :class:`~mathflow.tracking.signals.RunInterrupted` propagates (``exit_code`` is ``128 + signal``).
+    """
+    from mathflow.tracking.signals import stop_on_signals
+
+    with stop_on_signals() as stop:
+        ctx = _open_run(
+            path,
+            overrides,
+            device=device,
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            extra_tags=extra_tags,
+            stop=stop,
+        )
+        with ctx.run:
+            stop.check()
+            _log_pipeline(ctx)
+            data = _prepare_data(ctx, stop)
+            _print_header(console, ctx, data, path)
+            training = _build_training(ctx, "quiet" if quiet else progress, stop)
+            _train(ctx, training, data)
+            with stop.interruptible():
+                final = _final_metrics(ctx, training, data)
+            _log_final_metrics(ctx.run, final, training.sparsity, len(training.history))
+            _log_artifacts(ctx.run, training, data, stop)
+            result = _run_result(ctx, training, final)
     return result
 
 
@@ -365,14 +388,17 @@ def _open_run(
     tracking_uri: str | None,
     experiment: str | None,
     extra_tags: Mapping[str, Any] | None,
+    stop: Any,
 ) -> _RunContext:
-    """Load and compile the pipeline, select the backend and start its MLflow run (not entered yet)."""
+    """Load and compile the pipeline (a stop signal interrupts this at once), select the backend and
+    start its MLflow run (not entered yet)."""
     from mathflow.pipeline import load_pipeline
     from mathflow.tracking import Tracker
 
-    spec, compiled = load_pipeline(path, list(overrides))
-    chosen = _requested_device(device, spec)
-    backend = _select_backend(chosen, spec.seed)
+    with stop.interruptible():
+        spec, compiled = load_pipeline(path, list(overrides))
+        chosen = _requested_device(device, spec)
+        backend = _select_backend(chosen, spec.seed)
     resolved = resolved_pipeline(spec, compiled.base_dir, device)
     digest = config_hash(resolved)
     exp_name = experiment or spec.tracking.experiment
@@ -398,9 +424,10 @@ def _log_pipeline(ctx: _RunContext) -> None:
     ctx.run.log_text(node_table(ctx.compiled), "model_table.txt")
 
 
-def _prepare_data(ctx: _RunContext) -> Any:
-    """Read, split and transform the data, and log what was read as the run's input(s)."""
-    data = ctx.compiled.prepare_data()
+def _prepare_data(ctx: _RunContext, stop: Any) -> Any:
+    """Read, split and transform the data (interruptible), and log what was read as the run's input(s)."""
+    with stop.interruptible():
+        data = ctx.compiled.prepare_data()
     _log_inputs(ctx, data)
     return data
 
@@ -437,8 +464,9 @@ def _uses_sparsity(spec: Any) -> bool:
     return any(REGULARIZERS.get(r.type).sparsifies for r in spec.regularizers)
 
 
-def _build_training(ctx: _RunContext, progress: Any) -> _Training:
-    """Seed, build the model and loss, and the trainer whose progress logs each epoch's metrics."""
+def _build_training(ctx: _RunContext, progress: Any, stop: Any) -> _Training:
+    """Seed, build the model and loss, and the trainer whose progress logs each epoch's metrics and
+    whose steps check the ``stop`` flag."""
     from mathflow.train import Trainer
 
     spec, compiled, tc = ctx.spec, ctx.compiled, ctx.spec.train
@@ -460,6 +488,7 @@ def _build_training(ctx: _RunContext, progress: Any) -> _Training:
         seed=spec.seed,
         backend=ctx.backend,
         progress=_progress(logger, progress),
+        stop_flag=stop,
     )
     return _Training(model, loss, trainer, logger, sparsity)
 
@@ -494,13 +523,21 @@ def _final_metrics(ctx: _RunContext, training: _Training, data: Any) -> dict[str
             final[f"test_{key}"] = float(value)
     if training.sparsity:
         final["weight_sparsity"] = weight_sparsity(training.model)
+    if trainer.early_stopping is not None:
+        final.update(trainer.early_stopping.metrics())
     final["train_seconds"] = training.train_seconds
     return final
 
 
+_END_METRICS = ("train_seconds", "best_epoch", "stopped_epoch")
+"""Final metrics logged once at the end, besides the ``test_*`` ones."""
+
+
 def _log_final_metrics(run: Any, final: dict[str, float], sparsity: bool, epochs_done: int) -> None:
-    """Log the test metrics and the training time (and the final sparsity) at ``step = epochs_done``."""
-    run.log_metrics({k: v for k, v in final.items() if k.startswith("test_") or k == "train_seconds"}, step=epochs_done)
+    """Log the test metrics, the training time and early stopping's epochs (and the final sparsity)
+    at ``step = epochs_done``."""
+    logged = {k: v for k, v in final.items() if k.startswith("test_") or k in _END_METRICS}
+    run.log_metrics(logged, step=epochs_done)
     if sparsity:
         run.log_metrics({"weight_sparsity": final["weight_sparsity"]}, step=epochs_done)
 
@@ -523,13 +560,17 @@ def _run_result(ctx: _RunContext, training: _Training, final: dict[str, float]) 
     )
 
 
-def _log_artifacts(run: Any, training: _Training, data: Any) -> None:
-    """Log the weights, transforms, figures and the NumPy pyfunc model of the trained run."""
+def _log_artifacts(run: Any, training: _Training, data: Any, stop: Any) -> None:
+    """Log the weights, transforms, figures and the NumPy pyfunc model of the trained run; a stop
+    signal takes effect between two of them (those already logged are kept)."""
     _log_state_files(run, training.model, data)
+    stop.check()
     run.log_figure(learning_curves_figure(training.history), "learning_curves.png")
+    stop.check()
     test = data.splits.get("test")
     if data.splits["train"].task == "classification" and test is not None:
         _log_confusion_matrix(run, training, data.splits["train"], test)
+        stop.check()
     _log_pyfunc_model(run, training, data)
 
 
@@ -560,11 +601,17 @@ def _log_confusion_matrix(run: Any, training: _Training, train: Any, test: Any) 
 
 def _log_pyfunc_model(run: Any, training: _Training, data: Any) -> None:
     """Log the exported program (data transforms + model) as the NumPy pyfunc ``model`` with an
-    input example, and as ``model.onnx`` when the onnx extra is installed."""
-    from mathflow.predictor import export_model, output_mode
+    input example, and as ``model.onnx`` when the onnx extra is installed. A classifier returns the
+    data set's class labels and records whether its output is logits or probabilities."""
+    from mathflow.predictor import class_labels, export_model, output_mode
 
-    mode, threshold = output_mode(data.splits["train"].task, training.loss)
-    description, constants = export_model(training.model, data.pipeline, output=mode, threshold=threshold)
+    train = data.splits["train"]
+    mode, threshold = output_mode(train.task, training.loss)
+    classes = class_labels(train.class_names) if mode == "argmax" else None
+    expects = getattr(training.loss, "expects", None) if mode == "argmax" else None
+    description, constants = export_model(
+        training.model, data.pipeline, output=mode, threshold=threshold, classes=classes, expects=expects
+    )
     example = data.raw["train"].x[:5] if "train" in data.raw else None
     run.log_model(constants, description, input_example=example)
     _log_onnx(run, description, constants)
@@ -582,6 +629,90 @@ def _log_onnx(run: Any, description: dict[str, Any], constants: dict[str, Any]) 
     with tempfile.TemporaryDirectory(prefix="mathflow-onnx-") as tmp:
         path = save_onnx(Program.from_data(description["program"], constants), os.path.join(tmp, "model.onnx"))
         run.log_artifact(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# the console: one block at the start of a run, one at the end
+# --------------------------------------------------------------------------------------------------
+def _columns(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    """Rows of cells as left-aligned columns (the last column, numbers, aligned right)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1].rjust(widths[-1])]
+        lines.append(indent + "  ".join(cells).rstrip())
+    return lines
+
+
+def model_lines(compiled: Any) -> list[str]:
+    """The compiled model as a compact table: layer, type, (inputs,) output shape, parameters."""
+    graph = compiled.graph
+    wired = not graph.sequential
+    rows = [("layer", "type", *(("inputs",) if wired else ()), "output shape", "params")]
+    for row in graph.rows():
+        inputs = (", ".join(row.get("inputs", [])),) if wired else ()
+        rows.append((str(row["name"]), str(row["type"]), *inputs, str(row["output_shape"]), f"{row['params']:,}"))
+    return [*_columns(rows), f"  total parameters: {graph.total_params:,}"]
+
+
+def run_header(ctx: _RunContext, data: Any, path: str | os.PathLike[str]) -> str:
+    """The block printed when a run starts: pipeline, data and splits, model table, store and run."""
+    splits = {name: len(split) for name, split in data.splits.items()}
+    sizes = " · ".join(f"{name} {count:,}" for name, count in splits.items())
+    lines = [
+        f"pipeline  {ctx.spec.name} ({os.fspath(path)})",
+        f"data      {ctx.compiled.data.describe()}: {sum(splits.values()):,} samples ({sizes})",
+        "model",
+        *model_lines(ctx.compiled),
+        f"store     {ctx.tracker.tracking_uri}",
+        f"run       {ctx.run.run_id} in experiment {ctx.experiment!r} on {ctx.backend.device_name}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _print_header(console: TextIO | None, ctx: _RunContext, data: Any, path: str | os.PathLike[str]) -> None:
+    if console is not None:
+        console.write(run_header(ctx, data, path))
+        console.flush()
+
+
+def _metric_groups(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Final metrics by split (train, val, test) without the prefix; any other metric under "other"."""
+    groups: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        if key in _END_METRICS:
+            continue
+        split, _, name = key.partition("_")
+        if split not in ("train", "val", "test") or not name:
+            split, name = "other", key
+        groups.setdefault(split, {})[name] = value
+    return groups
+
+
+def _stop_line(history: Any) -> str | None:
+    """When and why training stopped before its last epoch (and which weights were restored)."""
+    epoch = getattr(history, "stopped_epoch", None)
+    if epoch is None:
+        return None
+    reason = str(getattr(history, "stop_reason", None) or "stopped by a callback")
+    what, _, why = reason.partition(": ") if reason.startswith("early stopping: ") else ("stopped", "", reason)
+    line = f"  {what} at epoch {epoch}: {why}"
+    restored = getattr(history, "restored_epoch", None)
+    return line + (f"; the weights of epoch {restored} were restored" if restored is not None else "")
+
+
+def run_summary(result: RunResult) -> str:
+    """The block printed when a run ends: run id, epochs and time, early stopping, the final metrics."""
+    lines = [
+        f"run {result.run_id} in experiment {result.experiment!r}: {result.epochs} epochs, "
+        f"{result.steps} steps, {result.train_seconds:.2f} s training"
+    ]
+    stop = _stop_line(result.history)
+    if stop:
+        lines.append(stop)
+    for split, values in _metric_groups(result.metrics).items():
+        lines.append(f"  {split:<6}" + " · ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -645,8 +776,11 @@ __all__ = [
     "config_hash",
     "learning_curves_figure",
     "node_table",
+    "model_lines",
     "rerun",
     "resolved_pipeline",
+    "run_header",
     "run_pipeline",
+    "run_summary",
     "weight_sparsity",
 ]

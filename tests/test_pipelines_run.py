@@ -28,7 +28,7 @@ def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path, assert_lo
     from mathflow.data import Pipeline
     from mathflow.export import runtime
     from mathflow.pipeline import load_pipeline
-    from mathflow.predictor import export_model, output_mode, predict_with_model
+    from mathflow.predictor import class_labels, export_model, output_mode, predict_with_model
     from mathflow.run import run_pipeline
     from mathflow.tracking.run import load_model
     from mathflow.tracking.store import client
@@ -54,7 +54,8 @@ def test_pipeline_runs_briefly(path: Path, store: str, tmp_path: Path, assert_lo
         model.load_state_dict({k: archive[k] for k in archive.files})
     transforms = Pipeline.load(mlf.download_artifacts(result.run_id, "transforms.npz", str(tmp_path)))
     mode, threshold = output_mode(data.train.task, compiled.build_loss())
-    description, constants = export_model(model, transforms, output=mode, threshold=threshold)
+    classes = class_labels(data.train.class_names) if mode == "argmax" else None
+    description, constants = export_model(model, transforms, output=mode, threshold=threshold, classes=classes)
     expected = predict_with_model(model, transforms, x, description)
     exported = runtime.predict_array(description, constants, x)
     pyfunc = load_model(f"runs:/{result.run_id}/model", store)

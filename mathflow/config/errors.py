@@ -90,6 +90,14 @@ class ConfigError(MathflowError):
         return iter(self.issues)
 
 
+class LimitExceeded(ConfigError):
+    """The input asks for more than a pipeline may (file size, nesting, alias or reference expansion,
+    ``extends`` chain): raised at once with one located issue, never collected with others."""
+
+    def __init__(self, location: Location, message: str) -> None:
+        super().__init__([Issue(location, message)])
+
+
 class IssueList:
     """Collects issues while a whole file is checked, then raises them together."""
 

@@ -11,6 +11,11 @@
   are reported. ``$${`` writes a literal ``${``.
 
 Each problem is reported at the position of the string value that holds the reference.
+
+Expansion is bounded: at most :data:`MAX_REFERENCES` references are followed, the strings built from
+references hold at most :data:`MAX_RESULT_CHARS` characters in all, and whole-value references copy at
+most :data:`MAX_COPIED_VALUES` values in all (``b: [${a}, ${a}]``, ``c: [${b}, ${b}]``, ... doubles
+at each level). Past a bound the error names the value being resolved and nothing else.
 """
 
 from __future__ import annotations
@@ -20,15 +25,45 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from mathflow.config.errors import IssueList, describe, plural, suggest
+from mathflow.config.errors import IssueList, LimitExceeded, describe, plural, suggest
 from mathflow.config.loader import Document, KeyPath
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+
+MAX_REFERENCES = 2_000
+"""At most this many ``${...}`` references are followed for one pipeline."""
+MAX_RESULT_CHARS = 1_000_000
+"""Strings with embedded references may hold at most this many characters in all."""
+MAX_COPIED_VALUES = 5_000
+"""Whole-value references may copy at most this many values (scalars, lists, mappings) in all."""
 _INDEX = re.compile(r"\[(-?\d+)\]")
 
 
 class _Failed(Exception):
     """A reference could not be resolved; the issue has already been recorded."""
+
+
+class _Limit(Exception):
+    """An expansion bound was passed; ``reported`` once the issue is recorded at the innermost value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reported = False
+
+
+def _size(value: Any, budget: int) -> int:
+    """How many values ``value`` holds (itself included), counting no further than ``budget + 1``."""
+    count = 0
+    pending = [value]
+    while pending and count <= budget:
+        item = pending.pop()
+        count += 1
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
 
 
 class _Unresolved(Exception):
@@ -72,6 +107,15 @@ class _Resolver:
         self.done: dict[KeyPath, Any] = {}
         self.failed: set[KeyPath] = set()
         self.active: list[KeyPath] = []
+        self.references = 0
+        self.copied = 0
+        self.chars = 0
+
+    def _spend_text(self, count: int) -> None:
+        """Count ``count`` characters of text built from references against :data:`MAX_RESULT_CHARS`."""
+        self.chars += count
+        if self.chars > MAX_RESULT_CHARS:
+            raise _Limit(f"references expand text beyond {MAX_RESULT_CHARS:,} characters")
 
     # A string leaf of the raw data, identified by its path -----------------------------------
     def leaf(self, path: KeyPath, text: str) -> Any:
@@ -92,6 +136,12 @@ class _Resolver:
             self.failed.add(path)
             self.issues.add(self.document.locate_value(path), exc.message, exc.suggestion)
             raise _Failed from None
+        except _Limit as exc:
+            if not exc.reported:
+                exc.reported = True
+                self.issues = IssueList()
+                self.issues.add(self.document.locate_value(path), exc.message)
+            raise
         except _Failed:
             self.failed.add(path)
             raise
@@ -116,6 +166,7 @@ class _Resolver:
             if match.start() == 0 and match.end() == len(text):
                 return self.lookup(ref)
             pieces.append(_format(self.lookup(ref), ref))
+            self._spend_text(len(pieces[-2]) + len(pieces[-1]))
         tail = text[last:]
         if "${" in tail:
             raise _Unresolved(f"unclosed '${{' in '{text}'")
@@ -124,6 +175,9 @@ class _Resolver:
 
     # Following a reference ---------------------------------------------------------------------
     def lookup(self, ref: str) -> Any:
+        self.references += 1
+        if self.references > MAX_REFERENCES:
+            raise _Limit(f"more than {MAX_REFERENCES:,} references to follow")
         parts = _split(ref)
         node: Any = self.raw
         raw_path: KeyPath = ()
@@ -160,6 +214,11 @@ class _Resolver:
             walked.append(part)
         if is_raw:
             node = self.deep(raw_path, node)
+        if isinstance(node, (dict, list)):
+            left = MAX_COPIED_VALUES - self.copied
+            self.copied += _size(node, left)
+            if self.copied > MAX_COPIED_VALUES:
+                raise _Limit(f"references copy more than {MAX_COPIED_VALUES:,} values")
         return copy.deepcopy(node)
 
     def _missing(self, ref: str, walked: list[str | int], part: str, keys: list[str]) -> None:
@@ -200,7 +259,11 @@ def interpolate(document: Document) -> Document:
     """
     issues = IssueList()
     resolver = _Resolver(document, issues)
-    data = resolver.resolve_all(document.data)
+    try:
+        data = resolver.resolve_all(document.data)
+    except _Limit:
+        first = resolver.issues.issues[0]
+        raise LimitExceeded(first.location, first.message) from None
     issues.raise_if_any()
     return replace(
         document,

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mathflow.config.errors import ConfigError, Issue, IssueList, Location, describe
+from mathflow.config.errors import ConfigError, Issue, IssueList, LimitExceeded, Location, describe
 
 KeyPath = tuple[str | int, ...]
 
@@ -63,6 +63,20 @@ _FLOAT_RE = re.compile(
     re.X,
 )
 _MERGE_RE = re.compile(r"^<<$")
+
+# Bounds on what one pipeline file may make the loader do (hostile or runaway input).
+MAX_FILE_BYTES = 32 << 10
+"""A pipeline file (or an ``extends`` base) larger than this is refused before it is parsed."""
+MAX_DEPTH = 64
+"""Lists and mappings nested deeper than this are refused (a pipeline needs well under 10 levels)."""
+MAX_VALUES = 5_000
+"""At most this many values (scalars, lists, mappings) once aliases are expanded."""
+MAX_TEXT = 1 << 20
+"""At most this many characters of scalar text once aliases are expanded."""
+MAX_EXTENDS_DEPTH = 16
+"""At most this many files in one ``extends`` chain (the including file counts)."""
+MAX_EXTENDS_FILES = 64
+"""At most this many files read for one pipeline through ``extends`` (repeats count)."""
 
 
 def parse_int(text: str) -> int:
@@ -128,21 +142,39 @@ def _register_resolvers(cls: type) -> None:
     cls.add_implicit_resolver(MERGE_TAG, _MERGE_RE, ["<"])
 
 
+class TooDeep(yaml.MarkedYAMLError):
+    """Nesting beyond :data:`MAX_DEPTH`, raised while composing (before Python's recursion limit)."""
+
+
 class YamlLoader(yaml.SafeLoader):
     """SafeLoader with the scalar rules described in the module docstring.
 
     An alias node carries the position of the ``*alias`` itself (its children keep the
-    positions of the anchored original), so items written as aliases locate where written.
+    positions of the anchored original), so items written as aliases locate where written;
+    it also carries the alias name (``alias_anchor``). Nesting deeper than :data:`MAX_DEPTH`
+    raises :class:`TooDeep` at the first node too deep.
     """
 
     yaml_implicit_resolvers: dict = {}
+    depth = 0
 
     def compose_node(self, parent: Node | None, index: object) -> Node:
+        if self.depth >= MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise TooDeep(problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=mark)
+        self.depth += 1
+        try:
+            return self._compose(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _compose(self, parent: Node | None, index: object) -> Node:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             node = super().compose_node(parent, index)
             clone = copy.copy(node)
             clone.start_mark, clone.end_mark = event.start_mark, event.end_mark
+            clone.alias_anchor = event.anchor
             return clone
         return super().compose_node(parent, index)
 
@@ -264,7 +296,12 @@ def _tag_name(tag: str) -> str:
 
 
 class _Builder:
-    """Walks a composed node tree into plain data, recording positions and collecting issues."""
+    """Walks a composed node tree into plain data, recording positions and collecting issues.
+
+    Aliases are expanded here, so the walk counts what it builds: past :data:`MAX_VALUES` values or
+    :data:`MAX_TEXT` characters it stops with a :class:`ConfigError` at the outermost alias being
+    expanded (an "alias bomb" is a small file that expands to billions of values).
+    """
 
     def __init__(self, file: str, issues: IssueList) -> None:
         self.file = file
@@ -272,12 +309,41 @@ class _Builder:
         self.keys: dict[KeyPath, Location] = {}
         self.values: dict[KeyPath, Location] = {}
         self._open: set[int] = set()
+        self._count = 0
+        self._text = 0
+        self._alias: Node | None = None  # the outermost alias being expanded
 
     def at(self, node: Node) -> Location:
         mark = node.start_mark
         return Location(self.file, mark.line + 1, mark.column + 1)
 
+    def _spend(self, node: Node) -> None:
+        """Count ``node`` against the expansion bounds; raise a located error past them."""
+        self._count += 1
+        if isinstance(node, ScalarNode):
+            self._text += len(node.value)
+        if self._count <= MAX_VALUES and self._text <= MAX_TEXT:
+            return
+        what = f"{MAX_VALUES:,} values" if self._count > MAX_VALUES else f"{MAX_TEXT:,} characters of text"
+        if self._alias is None:
+            raise LimitExceeded(self.at(node), f"the file holds more than {what}")
+        name = self._alias.alias_anchor
+        raise LimitExceeded(self.at(self._alias), f"alias '*{name}' expands to more than {what} (an alias bomb?)")
+
     def build(self, node: Node, path: KeyPath) -> Any:
+        self._spend(node)
+        outermost = self._alias is None and getattr(node, "alias_anchor", None) is not None
+        if outermost:
+            self._alias = node
+        try:
+            if len(path) >= MAX_DEPTH:  # aliases nest anchored data below where they are written
+                raise LimitExceeded(self.at(self._alias or node), f"nested deeper than {MAX_DEPTH} levels")
+            return self._build(node, path)
+        finally:
+            if outermost:
+                self._alias = None
+
+    def _build(self, node: Node, path: KeyPath) -> Any:
         self.values[path] = self.at(node)
         if isinstance(node, ScalarNode):
             return self._scalar(node)
@@ -410,6 +476,20 @@ def _yaml_error_issue(exc: yaml.YAMLError, file: str, text: str) -> Issue:
     return Issue(Location(file), f"invalid YAML: {exc}")
 
 
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def check_flow_depth(text: str, file: str) -> None:
+    """Refuse ``[``/``{`` nested deeper than :data:`MAX_DEPTH` before PyYAML sees them: its scanner
+    takes quadratic time on deep flow collections (seconds for a few thousand ``[``). Brackets are
+    counted wherever they are, so this errs only on text with dozens of unclosed brackets."""
+    depth = 0
+    for match in _BRACKET.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
+        if depth > MAX_DEPTH:
+            raise LimitExceeded(_offset_location(file, text, match.start()), f"nested deeper than {MAX_DEPTH} levels")
+
+
 def parse_text(text: str, file: str, issues: IssueList) -> tuple[Any, dict[KeyPath, Location], dict[KeyPath, Location]]:
     """Compose ``text`` and build its plain data and positions.
 
@@ -417,12 +497,15 @@ def parse_text(text: str, file: str, issues: IssueList) -> tuple[Any, dict[KeyPa
     problems (duplicate keys, unsupported tags, ...) are added to ``issues``. An empty document
     gives ``None`` with an empty source map.
     """
+    check_flow_depth(text, file)
     try:
         loader = YamlLoader(text)
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except TooDeep as exc:
+        raise LimitExceeded(_mark_location(file, exc.problem_mark), str(exc.problem)) from None
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_error_issue(exc, file, text)]) from None
     if root is None:
@@ -452,13 +535,16 @@ def _read_text(display: str) -> str:
         raise ConfigError([Issue(where, "is a directory, not a YAML file")])
     try:
         with open(display, "rb") as handle:
-            raw = handle.read()
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([Issue(where, "no such file")]) from None
     except PermissionError:
         raise ConfigError([Issue(where, "cannot read the file (permission denied)")]) from None
     except OSError as exc:
         raise ConfigError([Issue(where, f"cannot read the file ({exc.strerror or exc})")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        limit = f"{MAX_FILE_BYTES // 1024} KiB"
+        raise LimitExceeded(Location(display, 1, 1), f"file is larger than {limit}; not a pipeline file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -484,8 +570,25 @@ def _extends_targets(
     return []
 
 
-def _load(display: str, chain: tuple[tuple[str, str], ...]) -> Document:
+@dataclass
+class _Budget:
+    """How many files one :func:`load` has read through ``extends`` so far."""
+
+    files: int = 0
+
+
+def _check_extends(where: Location, chain: tuple[tuple[str, str], ...], budget: _Budget) -> None:
+    """Refuse a base beyond :data:`MAX_EXTENDS_DEPTH` files deep or :data:`MAX_EXTENDS_FILES` in all."""
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise LimitExceeded(where, f"'extends' chain is deeper than {MAX_EXTENDS_DEPTH} files")
+    if budget.files >= MAX_EXTENDS_FILES:
+        raise LimitExceeded(where, f"'extends' reads more than {MAX_EXTENDS_FILES} files in all")
+
+
+def _load(display: str, chain: tuple[tuple[str, str], ...], budget: _Budget | None = None) -> Document:
     """Load ``display`` and its bases; ``chain`` holds (real path, shown path) of the includers."""
+    budget = budget or _Budget()
+    budget.files += 1
     text = _read_text(display)
     issues = IssueList()
     data, keys, values = parse_text(text, display, issues)
@@ -518,8 +621,11 @@ def _load(display: str, chain: tuple[tuple[str, str], ...]) -> Document:
             if not os.path.exists(shown):
                 issues.add(where, f"base file '{target}' not found (looked for {shown})")
                 continue
+            _check_extends(where, lineage, budget)
             try:
-                base = _load(shown, lineage)
+                base = _load(shown, lineage, budget)
+            except LimitExceeded:
+                raise
             except ConfigError as exc:
                 issues.extend(exc.issues)
                 continue

@@ -8,16 +8,18 @@ Artifacts:
 
 * ``weights.npz``: constant name → array (no pickled objects);
 * ``model.json``: ``{"format": "mathflow-numpy/2", "program": {...}, "output": mode, "threshold"?,
-  "classes"?, "dtype"}``, where ``program`` is a ``mathflow-program/1`` description:
+  "classes"?, "expects"?, "dtype"}``, where ``program`` is a ``mathflow-program/1`` description:
   ``{"format", "input": "input", "input_shape": [...], "nodes": [...], "output": name, "dtype", "constants": [...]}``.
 
 Every node is ``{"op": str, "inputs": [names], "output": name, "attrs": {...}}``; a name is the program
 input, a constant or the output of an earlier node. The ops follow ONNX opset 17 (NCHW layout, batch
 axis 0, NumPy broadcasting for binary ops, attributes named as in ONNX); :data:`OPS` lists them.
 
-``"output"`` post-processes the program's result: ``identity`` (default), ``softmax``, ``sigmoid`` or
+``"output"`` post-processes the program's result: ``identity`` (default), ``softmax``, ``sigmoid``,
 ``argmax`` (class indices, or the matching entries of ``"classes"`` when that list is given; with one
-output column, the class is 1 above ``"threshold"``, default 0).
+output column, the class is 1 above ``"threshold"``, default 0) or ``proba`` (class probabilities:
+the result as it is when ``"expects"`` is ``probabilities``, else its softmax, or its sigmoid for one
+column; one column p gives the two columns [1 − p, p]).
 """
 
 from __future__ import annotations
@@ -605,9 +607,33 @@ def _labels(description: Mapping[str, Any], y: np.ndarray) -> np.ndarray:
     return np.asarray(classes)[idx] if classes else idx.astype(np.int64)
 
 
+def _expects(description: Mapping[str, Any]) -> str:
+    """``description["expects"]``; for a description without it, judged by the decision threshold
+    (0.5 cuts probabilities, 0 cuts logits)."""
+    expects = description.get("expects")
+    if expects:
+        return str(expects)
+    return "probabilities" if description.get("threshold") == 0.5 else "logits"
+
+
+def probabilities(description: Mapping[str, Any], y: np.ndarray) -> np.ndarray:
+    """Class probabilities (batch, classes) from the program result: the result itself when the model
+    already outputs probabilities (``description["expects"] == "probabilities"``), else a softmax over
+    the classes, or a sigmoid for one column. One column p becomes the two columns [1 − p, p]."""
+    scores = y.reshape(len(y), -1)
+    ready = _expects(description) == "probabilities"
+    if scores.shape[1] == 1:
+        p = scores if ready else _sigmoid(scores)
+        return np.concatenate([1 - p, p], axis=1)
+    return scores if ready else _softmax_last(scores)
+
+
 def postprocess(description: Mapping[str, Any], y: np.ndarray) -> np.ndarray:
-    """``description["output"]`` applied to the program result: identity, softmax, sigmoid or argmax (→ classes)."""
+    """``description["output"]`` applied to the program result: identity, softmax, sigmoid, argmax
+    (→ classes) or proba (→ class probabilities, see :func:`probabilities`)."""
     mode = str(description.get("output") or "identity").lower()
+    if mode == "proba":
+        return probabilities(description, y)
     if mode in ("identity", "raw", "logits", "values"):
         return y
     if mode in ("softmax", "probabilities"):
@@ -616,7 +642,7 @@ def postprocess(description: Mapping[str, Any], y: np.ndarray) -> np.ndarray:
         return _sigmoid(y)
     if mode in ("argmax", "labels", "classes"):
         return _labels(description, y)
-    raise ProgramError(f"unknown output mode {mode!r} (use identity, softmax, sigmoid or argmax)")
+    raise ProgramError(f"unknown output mode {mode!r} (use identity, softmax, sigmoid, argmax or proba)")
 
 
 def predict_array(description: Mapping[str, Any], constants: Mapping[str, np.ndarray], model_input: Any) -> np.ndarray:

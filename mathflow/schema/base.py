@@ -42,9 +42,10 @@ Flag = Annotated[bool, BeforeValidator(yaml_bool)]
 
 
 class SpecModel(BaseModel):
-    """Base of every spec model: unknown keys are errors, no type coercion ("2" is not 2)."""
+    """Base of every spec model: unknown keys are errors, no type coercion ("2" is not 2), and no
+    float field takes ``.inf``, ``-.inf`` or ``.nan``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True, allow_inf_nan=False)
 
 
 class Component(SpecModel):

@@ -12,12 +12,14 @@ Task = Literal["classification", "regression"]
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
+#: Any finite float: ``.inf``, ``-.inf`` and ``.nan`` are refused (as in every float type here).
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 #: 0 ≤ x < 1 (dropout rate, momentum-like coefficients β).
-UnitInterval = Annotated[float, Field(ge=0, lt=1)]
+UnitInterval = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 #: 0 ≤ x ≤ 1.
-ClosedUnit = Annotated[float, Field(ge=0, le=1)]
+ClosedUnit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 def _is_int(value: Any) -> bool:

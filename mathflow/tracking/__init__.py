@@ -9,6 +9,8 @@ from __future__ import annotations
 from mathflow.tracking.flatten import flatten, flatten_params
 from mathflow.tracking.run import TrackedRun, Tracker, error_reason, git_info, new_figure, standard_tags
 from mathflow.tracking.store import (
+    DEAD_AFTER,
+    HEARTBEAT_TAG,
     RunRow,
     artifact_root,
     default_artifact_root,
@@ -16,12 +18,15 @@ from mathflow.tracking.store import (
     ensure_store,
     get_or_create_experiment,
     list_runs,
+    mark_dead,
     resolve_tracking_uri,
     store_lock,
     ui_command,
 )
 
 __all__ = [
+    "DEAD_AFTER",
+    "HEARTBEAT_TAG",
     "RunRow",
     "TrackedRun",
     "Tracker",
@@ -35,6 +40,7 @@ __all__ = [
     "get_or_create_experiment",
     "git_info",
     "list_runs",
+    "mark_dead",
     "new_figure",
     "resolve_tracking_uri",
     "standard_tags",

@@ -29,19 +29,24 @@ from typing import Any
 
 from mathflow.errors import MathflowError
 from mathflow.tracking.flatten import clean_key, flatten, flatten_params, to_text, truncate
-from mathflow.tracking.store import client as store_client
+from mathflow.tracking.signals import RunInterrupted
 from mathflow.tracking.store import (
+    HEARTBEAT_TAG,
     ensure_store,
     get_or_create_experiment,
     quiet_loggers,
     resolve_tracking_uri,
     store_lock,
 )
+from mathflow.tracking.store import client as store_client
 
 TAG_VALUE_LIMIT = 8000
 """MLflow's maximum tag value length (``mlflow.utils.validation.MAX_TAG_VAL_LENGTH``)."""
 
 ERROR_TAG = "mathflow.error"
+SIGNAL_TAG = "mathflow.signal"
+HEARTBEAT_INTERVAL = 5.0
+"""Seconds between two heartbeat writes, at most one per interval."""
 MODEL_NAME = "model"
 INPUT_EXAMPLE_ROWS = 5
 _PARAMS_PER_BATCH = 100
@@ -150,6 +155,11 @@ def standard_tags(
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
+def heartbeat_text(unix_time: float) -> str:
+    """A heartbeat tag value: the UNIX time in seconds with millisecond digits."""
+    return f"{unix_time:.3f}"
+
+
 def _jsonable(value: Any) -> Any:
     """``value`` with NumPy/CuPy arrays and scalars turned into plain Python (for JSON/YAML artifacts)."""
     if isinstance(value, Mapping):
@@ -227,6 +237,7 @@ class Tracker:
         all_tags.update({clean_key(str(k)): truncate(to_text(v), TAG_VALUE_LIMIT) for k, v in (tags or {}).items()})
         if description:
             all_tags["mlflow.note.content"] = truncate(str(description), TAG_VALUE_LIMIT)
+        all_tags[HEARTBEAT_TAG] = heartbeat_text(time.time())
         client = store_client(self.tracking_uri)
         run = client.create_run(experiment_id, tags=all_tags, run_name=run_name)
         return TrackedRun(self.tracking_uri, run.info.run_id, experiment_id, experiment, client)
@@ -248,6 +259,7 @@ class TrackedRun:
         self.model_info: Any = None
         self._params: dict[str, str] = {}
         self._param_limit = _param_value_limit()
+        self._last_beat = time.monotonic()
         self._uri_ctx = using_tracking_uri(tracking_uri)
         self._uri_ctx.__enter__()
         try:
@@ -274,7 +286,9 @@ class TrackedRun:
             self.end("FINISHED")
             return False
         try:
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, RunInterrupted):
+                self._end_interrupted(exc)
+            elif isinstance(exc, KeyboardInterrupt):
                 self.end("KILLED", reason="KeyboardInterrupt: interrupted by the user")
             elif isinstance(exc, SystemExit) and exc.code in (None, 0):
                 self.end("FINISHED")
@@ -283,6 +297,12 @@ class TrackedRun:
         except Exception as end_exc:  # noqa: BLE001 - never hide the run's own exception
             warnings.warn(f"could not record the end of MLflow run {self.run_id}: {end_exc}", stacklevel=2)
         return False
+
+    def _end_interrupted(self, exc: RunInterrupted) -> None:
+        """End the run KILLED for the stop signal ``exc`` (its name in ``mathflow.signal``)."""
+        self.client.set_tag(self.run_id, SIGNAL_TAG, exc.name)
+        self.end("KILLED", reason=exc.reason())
+        exc.run_id = self.run_id
 
     @property
     def artifact_uri(self) -> str:
@@ -355,6 +375,17 @@ class TrackedRun:
         rows = [Metric(clean_key(k), _metric_value(k, v), stamp, step) for k, v in flatten(metrics).items() if k != ""]
         for i in range(0, len(rows), _METRICS_PER_BATCH):
             self.client.log_batch(self.run_id, metrics=rows[i : i + _METRICS_PER_BATCH], synchronous=True)
+        self.heartbeat()
+
+    def heartbeat(self, force: bool = False) -> None:
+        """Record that the run is alive (the ``mathflow.heartbeat`` tag, a UNIX time), at most once every
+        :data:`HEARTBEAT_INTERVAL` seconds unless ``force``. Call it from the main thread at step or epoch
+        boundaries; ``mathflow runs`` shows a RUNNING run whose heartbeat is old as ``DEAD?``."""
+        now = time.monotonic()
+        if self.ended or (not force and now - self._last_beat < HEARTBEAT_INTERVAL):
+            return
+        self._last_beat = now
+        self.client.set_tag(self.run_id, HEARTBEAT_TAG, heartbeat_text(time.time()))
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({key: value}, step)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +34,10 @@ RUNS_DIR = "runs"
 DB_FILE = "mlflow.db"
 ARTIFACTS_DIR = "artifacts"
 LOCK_FILE = ".mlflow.lock"
+
+HEARTBEAT_TAG = "mathflow.heartbeat"
+DEAD_AFTER = 120.0
+"""A RUNNING run whose heartbeat is older than this many seconds counts as dead (``DEAD?``)."""
 
 _READY: set[str] = set()  # store URIs initialised by this process
 _SEGMENT_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -226,6 +232,23 @@ class RunRow:
     start_time: datetime | None
     end_time: datetime | None
     metrics: dict[str, float] = field(default_factory=dict)
+    heartbeat: float | None = None
+    """UNIX time of the run's last ``mathflow.heartbeat`` (None when it has none)."""
+
+    def silent_for(self, now: float | None = None) -> float | None:
+        """Seconds since the last heartbeat of a RUNNING run (None when not running or never beat)."""
+        if self.status != "RUNNING" or self.heartbeat is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - self.heartbeat)
+
+    def is_dead(self, dead_after: float = DEAD_AFTER, now: float | None = None) -> bool:
+        """A RUNNING run whose heartbeat is older than ``dead_after`` seconds: its process is gone."""
+        silent = self.silent_for(now)
+        return silent is not None and silent > dead_after
+
+    def shown_status(self, dead_after: float = DEAD_AFTER, now: float | None = None) -> str:
+        """The status, ``DEAD?`` for a RUNNING run whose heartbeat stopped."""
+        return "DEAD?" if self.is_dead(dead_after, now) else self.status
 
     @property
     def duration_s(self) -> float | None:
@@ -283,9 +306,43 @@ def list_runs(tracking_uri: str | None = None, experiment: str | None = None, ma
             start_time=_ms_to_datetime(r.info.start_time),
             end_time=_ms_to_datetime(r.info.end_time),
             metrics=dict(r.data.metrics),
+            heartbeat=_heartbeat(r.data.tags),
         )
         for r in runs
     ]
+
+
+def _heartbeat(tags: dict[str, str]) -> float | None:
+    """The ``mathflow.heartbeat`` tag as a UNIX time (None when absent or not a number)."""
+    try:
+        value = float(tags[HEARTBEAT_TAG])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def mark_dead(
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    dead_after: float = DEAD_AFTER,
+    max_results: int = 1000,
+) -> list[RunRow]:
+    """End as FAILED every RUNNING run (of the newest ``max_results``) whose heartbeat is older than
+    ``dead_after`` seconds; the reason goes to ``mathflow.error``, the end time is the last heartbeat.
+    Returns the runs it ended."""
+    uri = resolve_tracking_uri(tracking_uri)
+    now = time.time()
+    dead = [r for r in list_runs(uri, experiment, max_results) if r.is_dead(dead_after, now)]
+    if not dead:
+        return []
+    mlf = client(uri)
+    for row in dead:
+        assert row.heartbeat is not None
+        silent = now - row.heartbeat
+        reason = f"Dead: no heartbeat for {silent:.0f} s; marked FAILED by mathflow runs --mark-dead"
+        mlf.set_tag(row.run_id, "mathflow.error", reason)
+        mlf.set_terminated(row.run_id, "FAILED", end_time=int(row.heartbeat * 1000))
+    return dead
 
 
 def ui_command(tracking_uri: str | None = None, port: int = 5000, host: str = "127.0.0.1") -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,6 +27,14 @@ from mathflow.train.history import History, Monitor, resolve_mode
 
 if TYPE_CHECKING:
     from mathflow.train.trainer import Trainer
+
+
+@runtime_checkable
+class StopCheck(Protocol):
+    """A stop flag the trainer checks before every step: ``check()`` raises (the exception that ends
+    ``fit``) once a stop was requested, e.g. by a signal handler that must not do more than set it."""
+
+    def check(self) -> None: ...
 
 
 class Callback:
@@ -197,8 +205,21 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
-            best = "none" if self.tracker.best is None else f"{self.tracker.best:.6g} at epoch {self.best_epoch}"
-            self.trainer.stop(f"early stopping: {self.monitor} did not improve for {self.wait} epochs (best {best})")
+            self.trainer.stop(self.reason())
+
+    def reason(self) -> str:
+        """Why training stopped: the monitored value, for how long it did not improve, and its best."""
+        assert self.tracker is not None
+        best = "none" if self.tracker.best is None else f"{self.tracker.best:.6g} at epoch {self.best_epoch}"
+        by = f" by more than {self.min_delta:g}" if self.min_delta > 0 else ""
+        epochs = "epoch" if self.wait == 1 else "epochs"
+        return f"early stopping: {self.monitor} did not improve{by} for {self.wait} {epochs} (best {best})"
+
+    def metrics(self) -> dict[str, float]:
+        """``best_epoch`` (when some epoch was best) and ``stopped_epoch`` (when training stopped early),
+        as run metrics."""
+        found = {"best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch}
+        return {key: float(value) for key, value in found.items() if value is not None}
 
     def on_train_end(self, history: History) -> None:
         if self.restore_best and self.best_state is not None and self.trainer is not None:

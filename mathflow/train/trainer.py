@@ -40,7 +40,7 @@ from mathflow.nn.losses import Loss, get_loss
 from mathflow.optim.clip import clip_grad_norm, clip_grad_value
 from mathflow.optim.optimizer import Optimizer, check_positive
 from mathflow.optim.schedules import Schedule, build_schedule
-from mathflow.train.callbacks import CallbackList, EarlyStopping, check_monitor
+from mathflow.train.callbacks import CallbackList, EarlyStopping, StopCheck, check_monitor
 from mathflow.train.history import History, resolve_mode
 from mathflow.train.progress import ProgressReporter, make_progress
 
@@ -149,6 +149,9 @@ class Trainer:
         backend: a :class:`~mathflow.Backend` or device name made current; default: the current one.
         progress: ``None``/``"auto"``, ``"rich"``, ``"plain"``, ``"quiet"`` or a ProgressReporter.
         callbacks: objects with ``on_epoch_end(epoch, logs)`` and friends, or functions ``fn(epoch, logs)``.
+        stop_flag: an object whose ``check()`` raises to stop training (e.g. the
+            :class:`~mathflow.tracking.signals.StopFlag` a signal handler sets); checked before every
+            step, so a stop request ends training at the next step with that exception.
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class Trainer:
         backend: Backend | str | None = None,
         progress: ProgressReporter | str | bool | None = None,
         callbacks: Iterable[Any] = (),
+        stop_flag: StopCheck | None = None,
     ):
         if not callable(model):
             raise MathflowError(f"the model must be a layer (callable on a batch), got {type(model).__name__}")
@@ -197,6 +201,7 @@ class Trainer:
         self.clip_value = None if clip_value is None else check_positive("trainer", "clip_value", clip_value)
         self.early_stopping = EarlyStopping.from_spec(early_stopping)
         self.callbacks = CallbackList(callbacks)
+        self.stop_flag = stop_flag
         self.progress = make_progress(progress)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise MathflowError(f"seed must be an integer or None, got {seed!r}")
@@ -230,6 +235,11 @@ class Trainer:
         from mathflow.metrics import higher_is_better
 
         return higher_is_better(name)
+
+    def _check_stop(self) -> None:
+        """Raise the stop flag's exception when a stop was requested (before each step)."""
+        if self.stop_flag is not None:
+            self.stop_flag.check()
 
     # ------------------------------------------------------------------ setup
     def _build_model(self, x: Any) -> None:
@@ -381,6 +391,7 @@ class Trainer:
         task = getattr(train, "task", "classification")
         rng = self._shuffle_rng if shuffle else None
         for step, (xb, yb) in enumerate(batches(train.x, train.y, batch_size, shuffle=shuffle, rng=rng), start=1):
+            self._check_stop()
             if self.schedule is not None and self.schedule_unit == "step":
                 self.schedule.apply(opt, self.global_step)
             if hasattr(model, "zero_grad"):
