@@ -429,7 +429,6 @@ def ui(
     debug: bool = _DEBUG,
 ) -> None:
     """Start the MLflow UI on 127.0.0.1 against the same store (one worker); Ctrl-C stops it."""
-    import signal
     import subprocess
 
     from mathflow.tracking import ensure_store, resolve_tracking_uri, ui_command
@@ -438,24 +437,7 @@ def ui(
     argv = ui_command(uri, port=port)
     ensure_store(uri)
     typer.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)")
-    child = subprocess.Popen(argv, start_new_session=True)
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        code = child.wait()
-    except KeyboardInterrupt:
-        code = 0
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+    code = _wait_for_server(subprocess.Popen(argv, start_new_session=True))
     if code:
         raise typer.Exit(code)
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from store_helpers import client_for
 
 ROOT = Path(__file__).resolve().parents[1]
 IRIS = ROOT / "pipelines" / "iris.yaml"
@@ -24,12 +25,6 @@ def mathflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [sys.executable, "-m", "mathflow.cli", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
-
-
-def _client(folder: Path):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=f"sqlite:///{(folder / 'runs' / 'mlflow.db').as_posix()}")
 
 
 def _check_header(text: str, folder: Path) -> None:
@@ -71,7 +66,7 @@ def test_quiet_keeps_the_start_and_end_blocks_and_early_stopping(tmp_path: Path)
     assert re.search(r"^  test  loss [\d.]+ · accuracy [\d.]+$", out, re.M)
     assert out.index("total parameters") < out.index("early stopping at")
 
-    metrics = _client(tmp_path).get_run(run_id).data.metrics
+    metrics = client_for(tmp_path).get_run(run_id).data.metrics
     assert metrics["best_epoch"] == best and metrics["stopped_epoch"] == stopped
 
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from store_helpers import client_for, only_run
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"
@@ -33,21 +34,6 @@ def mathflow(*args: str, cwd: Path, timeout: float = 240) -> subprocess.Complete
         text=True,
         timeout=timeout,
     )
-
-
-def client_for(folder: Path):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=f"sqlite:///{(folder / 'runs' / 'mlflow.db').as_posix()}")
-
-
-def only_run(folder: Path, experiment: str):
-    mlf = client_for(folder)
-    exp = mlf.get_experiment_by_name(experiment)
-    assert exp is not None
-    runs = mlf.search_runs([exp.experiment_id])
-    assert len(runs) == 1
-    return runs[0]
 
 
 def one_line(text: str) -> str:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from store_helpers import client_for, only_run
 
 from mathflow.tracking.signals import RunInterrupted, StopFlag, stop_on_signals
 
@@ -51,21 +52,6 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def _client(folder: Path):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=f"sqlite:///{(folder / 'runs' / 'mlflow.db').as_posix()}")
-
-
-def _only_run(folder: Path, experiment: str):
-    mlf = _client(folder)
-    exp = mlf.get_experiment_by_name(experiment)
-    assert exp is not None
-    runs = mlf.search_runs([exp.experiment_id])
-    assert len(runs) == 1
-    return runs[0]
 
 
 def _wait_for_epoch(proc: subprocess.Popen[str], timeout: float = 120) -> str:
@@ -140,10 +126,10 @@ def test_a_signal_during_training_ends_the_run_killed(tmp_path: Path, signum: in
     assert proc.returncode == 128 + signum
     line = _the_line(err)
     assert re.fullmatch(rf"interrupted by {name}: run [0-9a-f]{{32}} was stopped and marked KILLED.*", line), line
-    run = _only_run(tmp_path, "digits")
+    run = only_run(tmp_path, "digits")
     assert run.info.run_id in line
     _check_killed(run, signum)
-    mlf = _client(tmp_path)
+    mlf = client_for(tmp_path)
     epochs_done = len(mlf.get_metric_history(run.info.run_id, "train_loss"))
     assert 1 <= epochs_done < 400  # the epochs done stay; training stopped long before its end
     assert run.data.params["train.epochs"] == "400"
@@ -162,9 +148,9 @@ def test_a_signal_during_a_math_run_ends_it_killed(tmp_path: Path, signum: int) 
     assert proc.returncode == 128 + signum
     line = _the_line(err)
     assert f"interrupted by {signal.Signals(signum).name}" in line and "KILLED" in line  # not 1e8 steps later
-    run = _only_run(tmp_path, "slow-math")
+    run = only_run(tmp_path, "slow-math")
     _check_killed(run, signum)
-    assert "config/resolved.yaml" in {a.path for a in _client(tmp_path).list_artifacts(run.info.run_id, "config")}
+    assert "config/resolved.yaml" in {a.path for a in client_for(tmp_path).list_artifacts(run.info.run_id, "config")}
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -226,7 +212,7 @@ def test_a_killed_process_leaves_a_dead_run_that_mark_dead_ends_failed(tmp_path:
     proc.send_signal(signal.SIGKILL)  # no handler runs: the store keeps a RUNNING run
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    run = _only_run(tmp_path, "digits")
+    run = only_run(tmp_path, "digits")
     run_id = run.info.run_id
     assert run.info.status == "RUNNING"
     beat = float(run.data.tags["mathflow.heartbeat"])
@@ -244,11 +230,11 @@ def test_a_killed_process_leaves_a_dead_run_that_mark_dead_ends_failed(tmp_path:
     assert marked.returncode == 0, marked.stderr
     assert f"marked FAILED: run {run_id}" in marked.stdout
     assert marked.stdout.strip().endswith("1 dead run marked FAILED")
-    ended = _client(tmp_path).get_run(run_id)
+    ended = client_for(tmp_path).get_run(run_id)
     assert ended.info.status == "FAILED"
     assert ended.data.tags["mathflow.error"].startswith("Dead: no heartbeat for")
     assert ended.info.end_time == int(beat * 1000)  # ended when it last showed signs of life
-    assert len(_client(tmp_path).get_metric_history(run_id, "train_loss")) >= 1
+    assert len(client_for(tmp_path).get_metric_history(run_id, "train_loss")) >= 1
 
     again = _cli("runs", "--mark-dead", "--dead-after", "1", cwd=tmp_path)
     assert again.stdout.strip() == "0 dead runs marked FAILED"
