@@ -96,6 +96,10 @@ def validate(
 
     spec, compiled = load_pipeline(file, overrides)
     print_graph_table(file, spec, compiled)
+    if spec.sweep is not None:
+        from mathflow.sweep import describe_plan, make_plan
+
+        typer.echo(describe_plan(make_plan(file, overrides)))
 
 
 @app.command()
@@ -126,6 +130,21 @@ def schema(
 
 @app.command()
 @_report_errors
+def docs(
+    out: str = typer.Option(None, "--out", "-o", help="Write the reference to this file instead of printing it."),
+    debug: bool = _DEBUG,
+) -> None:
+    """Print (or write) the pipeline reference: every section and component, from the schema and registries."""
+    from mathflow.schema.reference import reference_markdown, write_reference
+
+    if out:
+        typer.echo(f"wrote {write_reference(out)}")
+    else:
+        typer.echo(reference_markdown(), nl=False)
+
+
+@app.command()
+@_report_errors
 def show(
     file: str = typer.Argument(..., help="Pipeline YAML file."),
     overrides: list[str] = _SET,
@@ -136,7 +155,10 @@ def show(
     from mathflow.pipeline import load_spec
 
     spec = load_spec(file, overrides)
-    typer.echo(dump(spec.to_data()), nl=False)
+    data = spec.to_data()
+    if spec.sweep is not None:
+        data["sweep"] = spec.sweep.model_dump(mode="json", exclude_none=True)
+    typer.echo(dump(data), nl=False)
 
 
 @app.command()
@@ -219,10 +241,17 @@ def _guard_run(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with --debug
             if debug:
                 raise
-            typer.echo(f"error: {_one_line(exc)}", err=True)
+            typer.echo(f"error: {_store_fault(exc, kwargs.get('tracking_uri')) or _one_line(exc)}", err=True)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _store_fault(exc: BaseException, tracking_uri: str | None) -> str | None:
+    """One line for a store fault (full disk, read-only, corrupt), None for other errors."""
+    from mathflow.tracking.store import resolve_tracking_uri, store_fault
+
+    return store_fault(exc, resolve_tracking_uri(tracking_uri))
 
 
 _DEVICE = typer.Option(None, "--device", help="cpu, gpu or auto (overrides train.device).")
@@ -248,11 +277,18 @@ def run(
     json_out: bool = typer.Option(
         False, "--json", help="End with one JSON line describing the run (the start and end blocks go to stderr)."
     ),
+    seeds: int = typer.Option(
+        None, "--seeds", min=1, max=100, help="Run N seeds (seed, seed+1, ...) as a sweep: mean ± std of every metric."
+    ),
     debug: bool = _DEBUG,
 ) -> None:
     """Train a pipeline (or solve a math pipeline) and record the run in MLflow."""
     import json
 
+    if seeds is not None:
+        settings = {"seeds": seeds, "method": "grid"}
+        _run_sweep(file, overrides, [], settings, tracking_uri, experiment, json_out, file_section=False)
+        return
     from mathflow.mathpipe import is_math_pipeline, run_math
 
     if is_math_pipeline(file):
@@ -271,6 +307,100 @@ def run(
     console.flush()
     if json_out:
         typer.echo(json.dumps(result.summary()))
+
+
+def _run_sweep(
+    file: str,
+    overrides: list[str],
+    params: list[str],
+    settings: dict[str, Any],
+    tracking_uri: str | None,
+    experiment: str | None,
+    json_out: bool,
+    file_section: bool = True,
+    **options: Any,
+) -> None:
+    """Check the sweep (every mistake located), run it, print where its record is."""
+    import json
+    import sys
+
+    from mathflow.sweep import make_plan, run_sweep
+
+    plan = make_plan(
+        file, overrides, params=params, settings=settings, experiment=experiment, file_section=file_section
+    )
+    out = sys.stderr if json_out else sys.stdout
+    result = run_sweep(plan, tracking_uri=tracking_uri, out=out, **options)
+    best = result.best
+    if best is not None:
+        shown = " ".join(f"{k}={json.dumps(v)}" for k, v in best["params"].items())
+        print(f"best: {result.metric} {best['value']:.4f} ± {best['std']:.4f} at {shown or '(base)'} "
+              f"(run {best['run_id']})", file=out)
+    print(f"sweep {result.parent_run_id} {result.status} in {result.seconds:.1f} s; "
+          f"mathflow runs --sweep {result.parent_run_id}", file=out)
+    if json_out:
+        typer.echo(json.dumps(result.summary()))
+
+
+_PARAM = typer.Option(
+    [], "--param", help="Vary a value: PATH=LOW:HIGH[:log] or PATH=A,B,C (repeatable; adds to sweep.parameters)."
+)
+
+
+@app.command()
+@_guard_run
+def sweep(
+    file: str = typer.Argument(None, help="Pipeline YAML file (with or without a sweep: section)."),
+    param: list[str] = _PARAM,
+    overrides: list[str] = _SET,
+    method: str = typer.Option(None, "--method", help="grid, random or tpe (overrides sweep.method)."),
+    metric: str = typer.Option(None, "--metric", help="The final metric that ranks trials, e.g. val_accuracy."),
+    goal: str = typer.Option(None, "--goal", help="maximize or minimize (default: from the metric's name)."),
+    trials: int = typer.Option(None, "--trials", min=1, help="Points tried by random and tpe."),
+    seeds: int = typer.Option(None, "--seeds", min=1, help="Runs per point, with seeds seed, seed+1, ..."),
+    parallel: int = typer.Option(None, "--parallel", "-j", min=1, max=256, help="Concurrent trials (default: CPUs)."),
+    executor: str = typer.Option("local", "--executor", help="local (worker processes) or ray."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (with --executor ray)."),
+    trial_cpus: float = typer.Option(1.0, "--trial-cpus", min=0, help="CPUs each Ray trial asks for."),
+    trial_gpus: float = typer.Option(0.0, "--trial-gpus", min=0, help="GPUs each Ray trial asks for."),
+    resume_id: str = typer.Option(None, "--resume", help="Take up the stopped sweep with this parent run id."),
+    tracking_uri: str = _URI,
+    experiment: str = typer.Option(None, "--experiment", help="MLflow experiment (default: tracking.experiment)."),
+    json_out: bool = typer.Option(False, "--json", help="End with one JSON line describing the sweep."),
+    debug: bool = _DEBUG,
+) -> None:
+    """Run many trials of a pipeline (grid, random or TPE search, seeds, pruning) under one parent run."""
+    from mathflow.errors import MathflowError
+
+    settings: dict[str, Any] = {"method": method, "metric": metric, "goal": goal, "trials": trials, "seeds": seeds}
+    if resume_id is not None:
+        from mathflow.sweep.runner import stopped_sweep
+
+        if file is not None:
+            raise MathflowError("--resume takes the stopped sweep's own pipeline; give no FILE with it")
+        file, overrides, settings, experiment = stopped_sweep(resume_id, tracking_uri)
+    elif file is None:
+        raise MathflowError("give a pipeline FILE to sweep, or --resume PARENT_RUN_ID")
+    _run_sweep(
+        file, overrides, param, settings, tracking_uri, experiment, json_out, file_section=resume_id is None,
+        executor=executor, parallel=parallel, address=address, resume=resume_id,
+        resources={"num_cpus": trial_cpus, "num_gpus": trial_gpus},
+    )
+
+
+@app.command()
+@_guard_run
+def compare(
+    run_a: str = typer.Argument(..., help="A run id."),
+    run_b: str = typer.Argument(..., help="Another run id."),
+    show_all: bool = typer.Option(False, "--all", help="Show every parameter and metric, not only differences."),
+    tracking_uri: str = _URI,
+    debug: bool = _DEBUG,
+) -> None:
+    """Two runs side by side: the parameters of their resolved pipelines and their metrics."""
+    from mathflow.sweep.report import compare_runs
+
+    typer.echo(compare_runs(run_a, run_b, tracking_uri, show_all))
 
 
 @app.command()
@@ -312,6 +442,29 @@ def rerun(
         raise typer.Exit(2)
 
 
+@app.command()
+@_guard_run
+def resume(
+    run_id: str = typer.Argument(..., help="The id of a KILLED or FAILED run."),
+    tracking_uri: str = _URI,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (the start and end blocks stay)."),
+    json_out: bool = typer.Option(False, "--json", help="End with one JSON line describing the new run."),
+    debug: bool = _DEBUG,
+) -> None:
+    """Continue a KILLED or FAILED run from its last checkpoint, in a new run linked to it."""
+    import json
+
+    from mathflow.resume import resume as resume_api
+    from mathflow.run import run_summary
+
+    console = _run_console(json_out)
+    result = resume_api(run_id, tracking_uri=tracking_uri, quiet=quiet, console=console)
+    console.write(run_summary(result))
+    console.flush()
+    if json_out:
+        typer.echo(json.dumps({**result.summary(), "resumed_from": run_id}))
+
+
 @contextlib.contextmanager
 def _stdout_may_close() -> Iterator[None]:
     """A reader that stops early (``| head``) ends the command quietly, exit 0, no traceback."""
@@ -330,10 +483,15 @@ def _stdout_may_close() -> Iterator[None]:
 @_guard_run
 def predict(
     run_id: str = typer.Argument(..., help="The id of a logged run."),
-    input: str = typer.Option(..., "--input", "-i", help="Inputs: .npy, .npz (int or float) or numeric .csv rows."),
+    input: str = typer.Option(
+        ..., "--input", "-i", help="Inputs: .npy/.npz (int or float), or .csv rows (the training CSV's columns)."
+    ),
     output: str = typer.Option(None, "--output", "-o", help="Write the predictions here instead of stdout."),
     fmt: str = typer.Option(None, "--format", "-f", help="csv, npy or json (default: by --output's suffix; csv)."),
     proba: bool = typer.Option(False, "--proba", help="Class probabilities (one column per class) instead of labels."),
+    allow_nonfinite: bool = typer.Option(
+        False, "--allow-nonfinite", help="Let NaN/inf inputs reach the model instead of refusing them."
+    ),
     tracking_uri: str = _URI,
     debug: bool = _DEBUG,
 ) -> None:
@@ -343,9 +501,9 @@ def predict(
     from mathflow.predictor import json_text, open_run_model, output_format, read_input, write_csv, write_output
 
     chosen = output_format(fmt, output)
-    x = read_input(input)
     model = open_run_model(run_id, tracking_uri)
-    predictions = model.predict(x, proba=proba, source=input)
+    x = read_input(input, model.column_names)
+    predictions = model.predict(x, proba=proba, source=input, allow_nonfinite=allow_nonfinite)
     columns = model.class_columns(predictions.shape[-1]) if proba else None
     if output:
         write_output(output, predictions, chosen, columns)
@@ -356,6 +514,53 @@ def predict(
             sys.stdout.write(json_text(predictions, columns))
         else:
             write_csv(sys.stdout, predictions, columns)
+
+
+@app.command()
+@_report_errors
+def gradcheck(
+    file: str = typer.Argument(..., help="Pipeline YAML file."),
+    batch: int = typer.Option(16, "--batch", help="Training samples in the checked batch (seeded random)."),
+    tolerance: float = typer.Option(1e-6, "--tolerance", help="Relative tolerance of an entry."),
+    max_entries: int = typer.Option(
+        64, "--max-entries", help="Larger parameters are checked on this many random entries."
+    ),
+    overrides: list[str] = _SET,
+    debug: bool = _DEBUG,
+) -> None:
+    """Check the compiled model's backprop gradient against central finite differences in float64
+    (exit 1 when a parameter fails)."""
+    from mathflow.analysis.gradcheck import report_text
+    from mathflow.analysis.pipeline_check import gradcheck_pipeline
+
+    report = gradcheck_pipeline(file, overrides, batch=batch, tolerance=tolerance, max_entries=max_entries)
+    typer.echo(report_text(report, file), nl=False)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_guard_run
+def analyze(
+    run_id: str = typer.Argument(..., help="The id of a finished run."),
+    hessian: str = typer.Option(..., "--hessian", help="top=K[,steps=M]: the K largest Hessian eigenvalues."),
+    batch: int = typer.Option(1024, "--batch", help="Training samples the loss is taken on (all when fewer)."),
+    tracking_uri: str = _URI,
+    debug: bool = _DEBUG,
+) -> None:
+    """Gradient norm and top Hessian eigenvalues (Lanczos) of a run's training loss at its trained
+    weights, logged to that run. (A math pipeline of kind: analyze runs with `mathflow run FILE`.)"""
+    from mathflow.analysis.run_hessian import analyze_hessian, parse_hessian
+    from mathflow.errors import MathflowError
+
+    if run_id.endswith((".yaml", ".yml")) or os.path.isfile(run_id):
+        raise MathflowError(
+            f"analyze takes a run id, not the file {run_id!r}",
+            suggestion=f"run a math pipeline (kind: analyze) with: mathflow run {run_id}",
+        )
+    analysis = analyze_hessian(run_id, parse_hessian(hessian), batch=batch, tracking_uri=tracking_uri)
+    typer.echo(analysis.text(), nl=False)
+    typer.echo(f"logged {', '.join(analysis.metrics())} and analysis/hessian.json to run {run_id}")
 
 
 def _wait_for_server(child: Any) -> int:
@@ -395,10 +600,9 @@ def serve(
 
     from mathflow.predictor import serve_command
 
-    argv, env = serve_command(run_id, tracking_uri, port=port, host=host)
+    argv, env, body = serve_command(run_id, tracking_uri, port=port, host=host)
     typer.echo(f"serving the model of run {run_id} at http://{host}:{port}/invocations (Ctrl-C to stop)")
-    example = """'{"inputs": [[...], [...]]}'"""
-    typer.echo(f"  curl http://{host}:{port}/invocations -H 'Content-Type: application/json' -d {example}")
+    typer.echo(f"  curl http://{host}:{port}/invocations -H 'Content-Type: application/json' -d '{body}'")
     child = subprocess.Popen(argv, env=env, start_new_session=True)
     code = _wait_for_server(child)
     if code:
@@ -425,6 +629,9 @@ def export(
 @_guard_run
 def ui(
     port: int = typer.Option(5000, "--port", "-p", help="Port on 127.0.0.1."),
+    experiment: str = typer.Option(
+        None, "--experiment", "-e", help="Show this experiment's URL (default: the newest run's)."
+    ),
     tracking_uri: str = _URI,
     debug: bool = _DEBUG,
 ) -> None:
@@ -432,11 +639,15 @@ def ui(
     import subprocess
 
     from mathflow.tracking import ensure_store, resolve_tracking_uri, ui_command
+    from mathflow.tracking.ui import experiment_url, ui_base, ui_experiment
 
     uri = resolve_tracking_uri(tracking_uri)
     argv = ui_command(uri, port=port)
     ensure_store(uri)
-    typer.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port} (Ctrl-C to stop)")
+    shown = ui_experiment(uri, experiment)
+    typer.echo(f"MLflow UI for {uri} at {ui_base(port)} (Ctrl-C to stop)")
+    if shown is not None:
+        typer.echo(f"  runs of experiment {shown[1]!r}: {experiment_url(ui_base(port), shown[0])}")
     code = _wait_for_server(subprocess.Popen(argv, start_new_session=True))
     if code:
         raise typer.Exit(code)
@@ -453,12 +664,19 @@ def runs(
     mark_dead: bool = typer.Option(
         False, "--mark-dead", help="End the DEAD? runs as FAILED (reason in the mathflow.error tag)."
     ),
+    sweep_id: str = typer.Option(None, "--sweep", help="The trials of this sweep (parent run id), best first."),
     tracking_uri: str = _URI,
     debug: bool = _DEBUG,
 ) -> None:
     """Recent runs with their key metrics; a RUNNING run whose process stopped beating shows as DEAD?."""
     from mathflow.errors import MathflowError
     from mathflow.tracking import list_runs
+
+    if sweep_id is not None:
+        from mathflow.sweep.report import ranked_trials, trials_table
+
+        typer.echo(trials_table(*ranked_trials(sweep_id, tracking_uri)))
+        return
 
     if not dead_after > 0:
         raise MathflowError(f"--dead-after must be a positive number of seconds, got {dead_after!r}")

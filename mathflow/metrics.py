@@ -3,7 +3,11 @@
 Every metric takes ``(y_true, y_pred)`` and returns a Python float (the confusion matrix
 returns an integer array). Each is registered in :data:`METRICS` and carries
 ``higher_is_better`` (True for accuracy, False for errors) so that early stopping knows which
-way is better.
+way is better, and ``config_model``: the pydantic model of its parameters, declared beside it,
+which a pipeline's ``metrics`` entries validate against and which names what is logged::
+
+    metrics: [accuracy, {top_k: {k: 3}}, {f1: {average: weighted}}]
+    # logged as accuracy, top_3_accuracy, f1_weighted (with train_/val_/test_ in front)
 
 Classification metrics accept, for ``y_pred``:
 
@@ -17,47 +21,134 @@ Classification metrics accept, for ``y_pred``:
 
 from __future__ import annotations
 
+import functools
+import re
+import typing
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from mathflow.backend import to_numpy
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry, RegistryName
+from mathflow.schema.base import Component, split_component
+from mathflow.schema.types import PositiveInt
 
-#: Every metric by name; each function has ``higher_is_better`` and ``task`` attributes.
+#: Every metric by name; each function has ``config_model``, ``higher_is_better`` and ``task`` attributes.
 METRICS: Registry[Callable[..., Any]] = Registry("metric")
 
-#: A pipeline ``metrics`` entry (validated against :data:`METRICS`).
+#: A bare metric name (validated against :data:`METRICS`).
 MetricName = Annotated[str, RegistryName(METRICS)]
+
+#: How a per-class score becomes one number: the mean over classes (``macro``), the score of the
+#: summed counts (``micro``), or the mean weighted by each class's number of true samples (``weighted``).
+Average = Literal["macro", "micro", "weighted"]
+
+
+class MetricConfig(Component):
+    """Base of a metric's parameters; a pipeline's ``metrics`` entries validate against these."""
+
+    family: ClassVar[str] = "metric"
+
+    def label(self) -> str:
+        """The name the metric is logged under (``train_<label>``, ``val_<label>``, ``test_<label>``)."""
+        return self.component_name()
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments the metric function receives."""
+        return self.model_dump(exclude={"type"})
+
+    def check_fit(self, num_classes: int | None) -> tuple[str, str] | None:
+        """``(parameter, problem)`` when the parameters cannot suit data of ``num_classes`` classes."""
+        return None
+
+    @classmethod
+    def label_pattern(cls) -> str:
+        """A regular expression matching every label this metric can be logged under."""
+        return re.escape(cls.component_name())
 
 
 def register_metric(
-    name: str, *aliases: str, higher_is_better: bool | None, task: str
+    config_model: type[MetricConfig], *, higher_is_better: bool | None, task: str
 ) -> Callable[[Callable], Callable]:
-    """Register a metric function under ``name``; ``higher_is_better`` is None for non-scalar
-    results, ``task`` is the kind of targets it applies to ("classification" or "regression")."""
+    """Register a metric function under the names of ``config_model`` (its ``type`` literal);
+    ``higher_is_better`` is None for non-scalar results, ``task`` is the kind of targets it applies
+    to ("classification" or "regression")."""
 
     def decorate(fn: Callable) -> Callable:
+        fn.config_model = config_model  # type: ignore[attr-defined]
         fn.higher_is_better = higher_is_better  # type: ignore[attr-defined]
         fn.task = task  # type: ignore[attr-defined]
-        return METRICS.register(name, *aliases)(fn)
+        return METRICS.register(fn)
 
     return decorate
 
 
+def metric_named(name: str) -> Callable[..., Any]:
+    """The metric function registered as ``name`` or logged as ``name`` (``f1_macro``, ``top_3_accuracy``)."""
+    if name not in METRICS:
+        for fn in METRICS.components():
+            if re.fullmatch(fn.config_model.label_pattern(), name):  # type: ignore[attr-defined]
+                return fn
+    return METRICS.get(name)
+
+
 def metric_task(name: str) -> str:
-    """The task ("classification" or "regression") the metric ``name`` applies to."""
-    return METRICS.get(name).task  # type: ignore[attr-defined]
+    """The task ("classification" or "regression") the metric ``name`` (or logged label) applies to."""
+    return metric_named(name).task  # type: ignore[attr-defined]
 
 
 def higher_is_better(name: str) -> bool:
-    """Whether a larger value of the metric ``name`` is better (for early stopping and checkpoints)."""
-    flag = METRICS.get(name).higher_is_better  # type: ignore[attr-defined]
+    """Whether a larger value of the metric ``name`` (or logged label) is better (for early stopping
+    and checkpoints)."""
+    flag = metric_named(name).higher_is_better  # type: ignore[attr-defined]
     if flag is None:
         raise MathflowError(f"metric {name!r} is not a single number and cannot rank models")
     return bool(flag)
+
+
+@dataclass(frozen=True)
+class BoundMetric:
+    """A metric with its parameters applied: ``fn(y_true, y_pred)`` logged as ``name``."""
+
+    name: str
+    fn: Callable[..., Any]
+    higher_is_better: bool | None
+    task: str
+    config: MetricConfig
+
+
+def metric_config(spec: Any) -> MetricConfig:
+    """A metric entry (``"f1"``, ``{"f1": {"average": "micro"}}``, ``{"type": "f1", ...}`` or a
+    config) as its validated config; a mistake raises :class:`MathflowError`."""
+    if isinstance(spec, MetricConfig):
+        return spec
+    from pydantic import ValidationError
+    from pydantic_core import PydanticCustomError
+
+    try:
+        data = split_component(spec, "metric")
+    except PydanticCustomError as exc:
+        raise MathflowError(str(exc)) from None
+    model = METRICS.get(data["type"]).config_model  # type: ignore[attr-defined]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise MathflowError(f"metric {data['type']!r}: {where}: {error['msg']}") from None
+
+
+def resolve_metric(spec: Any) -> BoundMetric:
+    """The function, logged name and direction of a metric entry (see :func:`metric_config`)."""
+    config = metric_config(spec)
+    fn = METRICS.get(config.type)  # type: ignore[attr-defined]
+    params = config.kwargs()
+    bound = functools.partial(fn, **params) if params else fn
+    return BoundMetric(config.label(), bound, fn.higher_is_better, fn.task, config)  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------------- input handling
@@ -117,14 +208,43 @@ def _label_pair(y_true: Any, y_pred: Any, owner: str, threshold: float = 0.5) ->
 
 
 # ---------------------------------------------------------------------- classification
-@register_metric("accuracy", "acc", higher_is_better=True, task="classification")
+class AccuracyConfig(MetricConfig):
+    """Fraction of correct predictions; logged as ``accuracy``."""
+
+    type: Literal["accuracy", "acc"] = "accuracy"
+
+
+@register_metric(AccuracyConfig, higher_is_better=True, task="classification")
 def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     """Fraction of correct predictions: (1/N) Σᵢ [ŷᵢ = yᵢ]."""
     t, p = _label_pair(y_true, y_pred, "accuracy", threshold)
     return float(np.mean(t == p))
 
 
-@register_metric("top_k_accuracy", "top_k", higher_is_better=True, task="classification")
+class TopKConfig(MetricConfig):
+    """Fraction of samples whose true class is among the k highest scores; logged as ``top_<k>_accuracy``."""
+
+    example = {"k": 2}
+    type: Literal["top_k_accuracy", "top_k"] = "top_k_accuracy"
+    k: PositiveInt = Field(5, description="how many of the highest-scoring classes count as a hit")
+
+    def label(self) -> str:
+        return f"top_{self.k}_accuracy"
+
+    @classmethod
+    def label_pattern(cls) -> str:
+        return r"top_[1-9][0-9]*_accuracy"
+
+    def check_fit(self, num_classes: int | None) -> tuple[str, str] | None:
+        if num_classes is not None and self.k >= num_classes:
+            return "k", (
+                f"top_k_accuracy with k={self.k} counts every sample as a hit on {num_classes} classes "
+                f"(k must be below the number of classes)"
+            )
+        return None
+
+
+@register_metric(TopKConfig, higher_is_better=True, task="classification")
 def top_k_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> float:
     """Fraction of samples whose true class is among the k highest scores of (N, C) ``y_pred``.
 
@@ -149,7 +269,13 @@ def top_k_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> float:
     return float(np.mean(better < k))
 
 
-@register_metric("confusion_matrix", higher_is_better=None, task="classification")
+class ConfusionMatrixConfig(MetricConfig):
+    """Counts of (true class, predicted class) pairs; a table, not a number (runs log it as a figure)."""
+
+    type: Literal["confusion_matrix"] = "confusion_matrix"
+
+
+@register_metric(ConfusionMatrixConfig, higher_is_better=None, task="classification")
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> np.ndarray:
     """C[i, j] = number of samples of true class i predicted as class j (rows: truth, columns: prediction).
 
@@ -199,25 +325,83 @@ def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-@register_metric("precision", higher_is_better=True, task="classification")
-def precision(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
-    """Macro precision: mean over classes c of TPc/(TPc + FPc), 0 where a class is never predicted."""
-    tp, fp, _ = _per_class(y_true, y_pred, num_classes, threshold, "precision")
-    return float(np.mean(_safe_ratio(tp, tp + fp)))
+def _averaged(num: np.ndarray, den: np.ndarray, support: np.ndarray, average: str, owner: str) -> float:
+    """One number from per-class ratios numᶜ/denᶜ (0 where denᶜ = 0).
+
+    macro: (1/C) Σ_c numᶜ/denᶜ; micro: Σ_c numᶜ / Σ_c denᶜ; weighted: Σ_c wᶜ numᶜ/denᶜ with
+    wᶜ = supportᶜ / Σ support (supportᶜ: the true samples of class c).
+    """
+    if average == "micro":
+        return float(_safe_ratio(np.array([num.sum()]), np.array([den.sum()]))[0])
+    scores = _safe_ratio(num, den)
+    if average == "macro":
+        return float(np.mean(scores))
+    if average == "weighted":
+        total = support.sum()
+        return float(np.sum(scores * support) / total) if total > 0 else 0.0
+    raise MathflowError(f"{owner}: average must be 'macro', 'micro' or 'weighted', got {average!r}")
 
 
-@register_metric("recall", higher_is_better=True, task="classification")
-def recall(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
-    """Macro recall: mean over classes c of TPc/(TPc + FNc), 0 where a class never occurs."""
+class _AveragedConfig(MetricConfig):
+    example = {"average": "micro"}
+    average: Average = Field(
+        "macro",
+        description="macro: mean over classes; micro: from the counts summed over classes; "
+        "weighted: mean weighted by each class's true samples",
+    )
+
+    def label(self) -> str:
+        return f"{self.component_name()}_{self.average}"
+
+    @classmethod
+    def label_pattern(cls) -> str:
+        return f"{re.escape(cls.component_name())}_({'|'.join(typing.get_args(Average))})"
+
+
+class PrecisionConfig(_AveragedConfig):
+    """Precision TP/(TP + FP), averaged over classes by ``average``; logged as ``precision_<average>``."""
+
+    type: Literal["precision"] = "precision"
+
+
+class RecallConfig(_AveragedConfig):
+    """Recall TP/(TP + FN), averaged over classes by ``average``; logged as ``recall_<average>``."""
+
+    type: Literal["recall"] = "recall"
+
+
+class F1Config(_AveragedConfig):
+    """F1 2TP/(2TP + FP + FN), averaged over classes by ``average``; logged as ``f1_<average>``."""
+
+    type: Literal["f1"] = "f1"
+
+
+@register_metric(PrecisionConfig, higher_is_better=True, task="classification")
+def precision(
+    y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5, *, average: str = "macro"
+) -> float:
+    """Precision TPc/(TPc + FPc) of each class c (0 where c is never predicted), averaged by ``average``."""
+    tp, fp, fn = _per_class(y_true, y_pred, num_classes, threshold, "precision")
+    return _averaged(tp, tp + fp, tp + fn, average, "precision")
+
+
+@register_metric(RecallConfig, higher_is_better=True, task="classification")
+def recall(
+    y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5, *, average: str = "macro"
+) -> float:
+    """Recall TPc/(TPc + FNc) of each class c (0 where c never occurs), averaged by ``average``."""
     tp, _, fn = _per_class(y_true, y_pred, num_classes, threshold, "recall")
-    return float(np.mean(_safe_ratio(tp, tp + fn)))
+    return _averaged(tp, tp + fn, tp + fn, average, "recall")
 
 
-@register_metric("f1", higher_is_better=True, task="classification")
-def f1(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> float:
-    """Macro F1: mean over classes c of 2TPc/(2TPc + FPc + FNc) (= 2PR/(P + R)), 0 where undefined."""
+@register_metric(F1Config, higher_is_better=True, task="classification")
+def f1(
+    y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5, *, average: str = "macro"
+) -> float:
+    """F1 2TPc/(2TPc + FPc + FNc) (= 2PR/(P + R)) of each class c (0 where undefined), averaged by
+    ``average`` (micro: 2ΣTP/(2ΣTP + ΣFP + ΣFN))."""
     tp, fp, fn = _per_class(y_true, y_pred, num_classes, threshold, "f1")
-    return float(np.mean(_safe_ratio(2.0 * tp, 2.0 * tp + fp + fn)))
+    return _averaged(2.0 * tp, 2.0 * tp + fp + fn, tp + fn, average, "f1")
 
 
 # ---------------------------------------------------------------------- regression
@@ -235,21 +419,39 @@ def _regression_pair(y_true: Any, y_pred: Any, owner: str) -> tuple[np.ndarray, 
     return t, p
 
 
-@register_metric("mse", "mean_squared_error", higher_is_better=False, task="regression")
+class MSEMetricConfig(MetricConfig):
+    """Mean squared error; logged as ``mse``."""
+
+    type: Literal["mse", "mean_squared_error"] = "mse"
+
+
+@register_metric(MSEMetricConfig, higher_is_better=False, task="regression")
 def mse(y_true: Any, y_pred: Any) -> float:
     """Mean squared error: (1/n) Σᵢ (yᵢ − ŷᵢ)² over all entries."""
     t, p = _regression_pair(y_true, y_pred, "mse")
     return float(np.mean((t - p) ** 2))
 
 
-@register_metric("mae", "mean_absolute_error", higher_is_better=False, task="regression")
+class MAEMetricConfig(MetricConfig):
+    """Mean absolute error; logged as ``mae``."""
+
+    type: Literal["mae", "mean_absolute_error"] = "mae"
+
+
+@register_metric(MAEMetricConfig, higher_is_better=False, task="regression")
 def mae(y_true: Any, y_pred: Any) -> float:
     """Mean absolute error: (1/n) Σᵢ |yᵢ − ŷᵢ| over all entries."""
     t, p = _regression_pair(y_true, y_pred, "mae")
     return float(np.mean(np.abs(t - p)))
 
 
-@register_metric("r2", higher_is_better=True, task="regression")
+class R2Config(MetricConfig):
+    """Coefficient of determination R²; logged as ``r2``."""
+
+    type: Literal["r2"] = "r2"
+
+
+@register_metric(R2Config, higher_is_better=True, task="regression")
 def r2(y_true: Any, y_pred: Any) -> float:
     """Coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)².
 
@@ -269,6 +471,12 @@ def r2(y_true: Any, y_pred: Any) -> float:
 
 __all__ = [
     "METRICS",
+    "Average",
+    "BoundMetric",
+    "MetricConfig",
+    "metric_config",
+    "metric_named",
+    "resolve_metric",
     "accuracy",
     "confusion_matrix",
     "f1",

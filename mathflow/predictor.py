@@ -9,8 +9,11 @@ pyfunc gives, computed by mathflow itself (the reference the tests compare the p
 :func:`open_run_model`, :func:`read_input` and the writers serve ``mathflow predict``::
 
     model = open_run_model(run_id)
-    labels = model.predict(read_input("x.csv"))            # class labels (or values)
-    probabilities = model.predict(x, proba=True)           # (n, classes)
+    labels = model.predict(read_input("x.csv", model.column_names))   # class labels (or values)
+    probabilities = model.predict(x, proba=True)                      # (n, classes)
+
+A model trained on a CSV file takes rows in that file's own form (its columns by name, categorical
+ones as text, the target column optional): the logged model encodes them itself.
 """
 
 from __future__ import annotations
@@ -34,19 +37,49 @@ def export_model(
     threshold: float | None = None,
     classes: list[Any] | None = None,
     expects: str | None = None,
+    columns: list[dict[str, Any]] | None = None,
+    target: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(description, constants)`` of a built model (after ``pipeline``'s fitted feature transforms).
 
     A classifier (``output="argmax"``) also records what its output is, ``expects``: ``"logits"`` or
     ``"probabilities"`` (the loss's ``expects``; by default read off the decision threshold, 0 on
-    logits), so that ``--proba`` knows whether a softmax/sigmoid is still to be applied."""
+    logits), so that ``--proba`` knows whether a softmax/sigmoid is still to be applied.
+
+    ``columns`` (with ``target``) is the raw encoding of a CSV data set (its ``metadata``): the
+    model then takes rows in the file's own form and encodes them itself (see
+    :mod:`mathflow.export.runtime`); it is left out when it does not fit the program's input."""
     from mathflow.export.model import describe, export_program
+    from mathflow.export.runtime import encoded_names
 
     program = export_program(model, pipeline)
     description = describe(program, output=output, threshold=threshold, classes=classes)
     if output == "argmax":
         description["expects"] = expects or _expects_from_threshold(threshold)
+    if columns and len(encoded_names(columns)) == math.prod(program.input_shape):
+        description["columns"] = [dict(c) for c in columns]
+        if target:
+            description["target"] = str(target)
     return description, dict(program.constants)
+
+
+def pyfunc_input(description: Mapping[str, Any], example: np.ndarray | None) -> tuple[Any, Any]:
+    """``(input_example, signature)`` to log the model with: the params of
+    :data:`mathflow.export.runtime.PARAMS` (``proba``, ``allow_nonfinite``) and, for array inputs,
+    the tensor schema of ``example``. A model with raw ``columns`` gets its example as raw rows (a
+    DataFrame) and no input schema: it checks and encodes its input itself, with its own messages."""
+    from mlflow.models import ModelSignature, infer_signature
+
+    from mathflow.export.runtime import PARAMS, decode_columns
+
+    params = infer_signature(params=dict(PARAMS)).params
+    if example is None:
+        return None, ModelSignature(inputs=None, params=params)
+    if description.get("columns"):
+        import pandas
+
+        return pandas.DataFrame(decode_columns(description, example)), ModelSignature(inputs=None, params=params)
+    return example, ModelSignature(inputs=infer_signature(example).inputs, params=params)
 
 
 def _expects_from_threshold(threshold: float | None) -> str:
@@ -106,9 +139,12 @@ NPZ_KEYS = ("x", "X", "features", "inputs")
 """The array an ``.npz`` of several arrays is read from (the first key present)."""
 
 
-def read_input(path: str | os.PathLike[str]) -> np.ndarray:
+def read_input(path: str | os.PathLike[str], columns: Sequence[str] = ()) -> np.ndarray | dict[str, list[str]]:
     """Inputs from a ``.npy``, an ``.npz`` (its only array, or the one named ``x``) or a numeric
-    ``.csv`` (one sample a row, an optional header row); any int or float dtype."""
+    ``.csv`` (one sample a row, an optional header row); any int or float dtype.
+
+    For a model that takes raw ``columns`` (one trained on a CSV file), a ``.csv`` with a header row
+    is read as a table: column name → the texts of its cells, which the model encodes itself."""
     file = os.fspath(path)
     if not os.path.isfile(file):
         raise MathflowError(f"input file not found: {file}")
@@ -116,7 +152,7 @@ def read_input(path: str | os.PathLike[str]) -> np.ndarray:
     if suffix not in INPUT_SUFFIXES:
         raise MathflowError(f"input file {file} must end in {', '.join(INPUT_SUFFIXES)}")
     if suffix == ".csv":
-        return _read_csv(file)
+        return _read_csv(file, bool(columns))
     try:
         loaded = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -154,13 +190,16 @@ def _numeric(file: str, x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _read_csv(file: str) -> np.ndarray:
-    """The numeric rows of a CSV file (float64); a first row that is not numeric is a header."""
+def _read_csv(file: str, table: bool = False) -> np.ndarray | dict[str, list[str]]:
+    """The numeric rows of a CSV file (float64); a first row that is not numeric is a header. With
+    ``table``, a file with a header row is read as column name → cell texts instead."""
     import csv
 
-    with open(file, encoding="utf-8", newline="") as handle:
+    with open(file, encoding="utf-8-sig", newline="") as handle:
         rows = [(number, row) for number, row in enumerate(csv.reader(handle), 1) if any(c.strip() for c in row)]
     if rows and not _all_numbers(rows[0][1]):
+        if table:
+            return _csv_table(file, rows)
         rows = rows[1:]
     if not rows:
         raise MathflowError(f"{file} holds no data rows")
@@ -169,8 +208,20 @@ def _read_csv(file: str) -> np.ndarray:
     for number, row in rows:
         if len(row) != width:
             raise MathflowError(f"{file} line {number}: {_count(len(row))}, the first data row has {width}")
-        values.append([_cell(file, number, cell) for cell in row])
+        values.append([_cell(file, number, cell, table) for cell in row])
     return np.asarray(values, dtype=np.float64)
+
+
+def _csv_table(file: str, rows: list[tuple[int, list[str]]]) -> dict[str, list[str]]:
+    """Column name → stripped cell texts of the rows after the header row ``rows[0]``."""
+    header = [name.strip() for name in rows[0][1]]
+    body = rows[1:]
+    if not body:
+        raise MathflowError(f"{file} holds no data rows after its header row")
+    for number, row in body:
+        if len(row) != len(header):
+            raise MathflowError(f"{file} line {number}: {_count(len(row))}, the header row names {len(header)} columns")
+    return {name: [row[j].strip() for _, row in body] for j, name in enumerate(header)}
 
 
 def _count(n: int, noun: str = "value") -> str:
@@ -185,14 +236,12 @@ def _all_numbers(row: list[str]) -> bool:
     return True
 
 
-def _cell(file: str, number: int, cell: str) -> float:
+def _cell(file: str, number: int, cell: str, table: bool = False) -> float:
     try:
         return float(cell)
     except ValueError:
-        raise MathflowError(
-            f"{file} line {number}: {cell.strip()!r} is not a number",
-            suggestion="predict reads numeric CSV rows (categorical columns are not supported yet)",
-        ) from None
+        hint = "give the file a header row naming the model's columns" if table else "the model takes numbers"
+        raise MathflowError(f"{file} line {number}: {cell.strip()!r} is not a number", suggestion=hint) from None
 
 
 def output_format(fmt: str | None, path: str | None) -> str:
@@ -267,6 +316,9 @@ def write_output(
             write_csv(handle, arr, columns)
 
 
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
 def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     """The pyfunc model logged by run ``run_id``."""
     from mathflow.tracking.run import load_model
@@ -277,6 +329,8 @@ def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     if db is not None and not db.exists():
         raise MathflowError(f"no run {run_id}: there is no MLflow store at {db}", suggestion="pass --tracking-uri")
     ensure_store(uri)
+    previous = os.environ.get(PROGRESS_BAR)
+    os.environ[PROGRESS_BAR] = "false"  # MLflow's download bars would bury the predictions' one-line errors
     try:
         return load_model(f"runs:/{run_id}/model", uri)
     except MathflowError:
@@ -284,6 +338,11 @@ def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a missing run/model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MathflowError(f"cannot load the model of run {run_id}: {first}") from None
+    finally:
+        if previous is None:
+            os.environ.pop(PROGRESS_BAR, None)
+        else:
+            os.environ[PROGRESS_BAR] = previous
 
 
 @dataclass
@@ -302,14 +361,25 @@ class RunModel:
     def is_classifier(self) -> bool:
         return self.description.get("output") == "argmax"
 
+    @property
+    def column_names(self) -> list[str]:
+        """The raw columns the model takes by name (a model trained on a CSV file), else []."""
+        from mathflow.export.runtime import column_names
+
+        return column_names(self.description)
+
     def class_columns(self, count: int) -> list[str]:
         """Names of the ``count`` probability columns: the classes, else their indices."""
-        classes = self.description.get("classes") or []
-        return [str(c) for c in classes] if len(classes) == count else [str(i) for i in range(count)]
+        from mathflow.export.runtime import class_columns
 
-    def fit_input(self, x: np.ndarray, source: str = "the input") -> np.ndarray:
+        return class_columns(self.description, count)
+
+    def fit_input(self, x: Any, source: str = "the input") -> Any:
         """``x`` as a batch of the per-sample shape and dtype the model takes (flat rows of the
-        right size are reshaped, one unbatched sample gets a batch axis); else a one-line error."""
+        right size are reshaped, one unbatched sample gets a batch axis); else a one-line error.
+        A model with raw columns takes a table (column → values) as it is."""
+        if self.column_names:
+            return x if isinstance(x, Mapping) else np.asarray(x)
         x = np.asarray(x)
         shape, size = self.sample_shape, math.prod(self.sample_shape)
         if x.ndim == 1 and size != 1:  # one sample (a model of one feature takes a column of samples)
@@ -331,19 +401,41 @@ class RunModel:
             return f"give {self.sample_shape[0]} feature columns per row, in the order of the training data"
         return f"give arrays of shape (n, {', '.join(map(str, self.sample_shape))}) or flat rows of that size"
 
-    def predict(self, x: np.ndarray, proba: bool = False, source: str = "the input") -> np.ndarray:
-        """Predictions for the raw inputs ``x``: the logged pyfunc's (labels or values), or class probabilities."""
+    def predict(
+        self, x: Any, proba: bool = False, source: str = "the input", allow_nonfinite: bool = False
+    ) -> np.ndarray:
+        """Predictions for the raw inputs ``x``: the logged pyfunc's (labels or values), or class
+        probabilities. The input is checked first (shape, columns, categories, NaN/±inf unless
+        ``allow_nonfinite``), so that a bad one is a one-line error naming ``source``."""
+        from mathflow.export import runtime
+
         batch = self.fit_input(x, source)
-        if not proba:
-            return np.asarray(self.pyfunc.predict(batch))
-        if not self.is_classifier:
+        if proba and not self.is_classifier:
             raise MathflowError(
                 f"--proba needs a classifier; the model of run {self.run_id} outputs values",
                 suggestion="leave out --proba",
             )
-        from mathflow.export.runtime import predict_array
+        try:
+            runtime.model_input_array(self.description, batch, allow_nonfinite)
+        except runtime.ProgramError as exc:
+            raise MathflowError(f"{source}: {exc}") from None
+        if proba:
+            options = {"proba": True, "allow_nonfinite": allow_nonfinite}
+            return runtime.predict_array(self.description, self.constants, batch, options)
+        return np.asarray(self.pyfunc.predict(batch, params=self._params(allow_nonfinite=allow_nonfinite)))
 
-        return predict_array({**self.description, "output": "proba"}, self.constants, batch)
+    def _params(self, **values: bool) -> dict[str, bool] | None:
+        """The MLflow params among ``values`` that differ from their defaults and that the logged
+        model declares (a model logged before it took params gets none)."""
+        try:
+            schema = self.pyfunc.metadata.get_params_schema()
+        except Exception:  # noqa: BLE001 - an old MLmodel has no params schema
+            schema = None
+        declared = {spec.name for spec in schema.params} if schema is not None else set()
+        from mathflow.export.runtime import PARAMS
+
+        chosen = {k: v for k, v in values.items() if k in declared and v != PARAMS[k]}
+        return chosen or None
 
 
 def open_run_model(run_id: str, tracking_uri: str | None = None) -> RunModel:
@@ -378,9 +470,10 @@ def _tensor_schema(pyfunc: Any) -> tuple[tuple[int, ...], np.dtype] | None:
 
 def serve_command(
     run_id: str, tracking_uri: str | None = None, port: int = 5000, host: str = "127.0.0.1"
-) -> tuple[list[str], dict[str, str]]:
-    """``(argv, env)`` of MLflow's scoring server (``mlflow models serve``, local environment, one
-    worker) for the model of run ``run_id``, with the store's tracking URI in the environment.
+) -> tuple[list[str], dict[str, str], str]:
+    """``(argv, env, body)`` of MLflow's scoring server (``mlflow models serve``, local environment,
+    one worker) for the model of run ``run_id``, with the store's tracking URI in the environment,
+    and the shape of a request body for it (see :func:`request_body`).
 
     The model is loaded here first, so a missing run or model is a one-line error, not a server
     that dies while starting."""
@@ -391,10 +484,23 @@ def serve_command(
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise MathflowError(f"serve port must be an integer in 1..65535, got {port!r}")
     uri = resolve_tracking_uri(tracking_uri)
-    load_run_model(run_id, uri)
+    description = load_run_model(run_id, uri).unwrap_python_model().description
     argv = [sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", f"runs:/{run_id}/model"]
     argv += ["--env-manager", "local", "--host", host, "--port", str(port), "--workers", "1"]
-    return argv, {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    return argv, {**os.environ, "MLFLOW_TRACKING_URI": uri, PROGRESS_BAR: "false"}, request_body(description)
+
+
+def request_body(description: Mapping[str, Any]) -> str:
+    """The shape of a scoring request for the model: raw rows by column name for a model trained on a
+    CSV file, else arrays (``...`` stands for the values)."""
+    import json
+
+    from mathflow.export.runtime import column_names
+
+    names = column_names(description)
+    if names:
+        return '{"dataframe_split": {"columns": ' + json.dumps(names) + ', "data": [[...], [...]]}}'
+    return '{"inputs": [[...], [...]]}'
 
 
 EXPORT_FORMATS = ("onnx",)
@@ -426,7 +532,9 @@ __all__ = [
     "output_format",
     "output_mode",
     "predict_with_model",
+    "pyfunc_input",
     "read_input",
+    "request_body",
     "serve_command",
     "write_csv",
     "write_output",

@@ -37,6 +37,9 @@ SPARSITY_TOLERANCE = 1e-3
 
 _NOT_COMPARED = ("train_seconds",)
 
+METRIC_WRITE_SECONDS = 1.0
+"""Epoch metrics are written to the store together, at most once per this many seconds."""
+
 
 @dataclass
 class RunResult:
@@ -213,26 +216,46 @@ def weight_sparsity(model: Any, tolerance: float = SPARSITY_TOLERANCE) -> float:
 
 
 class _MetricLogger:
-    """Trainer callback: each epoch's logs become MLflow metrics at ``step = epoch``."""
+    """Trainer callback: each epoch's logs become MLflow metrics at ``step = epoch``. The first epoch
+    is written at once, later ones together at most every :data:`METRIC_WRITE_SECONDS` (a store
+    write costs more than a short epoch) and the rest by :meth:`flush` when training ends or stops."""
 
     def __init__(self, run: Any, model: Any, sparsity: bool):
         self.run = run
         self.model = model
         self.sparsity = sparsity
         self.seconds = 0.0  # spent logging, left out of the training time
+        self.pending: list[tuple[int, dict[str, float], float]] = []
+        self._written: float | None = None  # perf_counter() of the last write
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         started = time.perf_counter()
         values = {k: v for k, v in logs.items() if k != "epoch"}
         if self.sparsity:
             values["weight_sparsity"] = weight_sparsity(self.model)
-        self.run.log_metrics(values, step=epoch)
+        self.pending.append((epoch, values, time.time()))
+        if self._written is None or started - self._written >= METRIC_WRITE_SECONDS:
+            self._write()
         self.seconds += time.perf_counter() - started
+
+    def flush(self) -> None:
+        """Write the epochs not written yet."""
+        started = time.perf_counter()
+        self._write()
+        self.seconds += time.perf_counter() - started
+
+    def _write(self) -> None:
+        if self.pending:
+            entries, self.pending = self.pending, []
+            self.run.log_metric_steps(entries)
+        self._written = time.perf_counter()
 
 
 class _LoggedProgress(ProgressReporter):
-    """The progress display with the metric logging in front of it: an epoch's line appears once its
-    metrics are in the store (so what the user saw is what an interrupted run keeps)."""
+    """The progress display with the metric logging in front of it: the first epoch's line appears once
+    its metrics are in the store, later ones within :data:`METRIC_WRITE_SECONDS` of theirs, and all
+    are written when training ends or a signal stops it (so what the user saw is what an interrupted
+    run keeps)."""
 
     def __init__(self, inner: Any, logger: _MetricLogger):
         self.inner = inner
@@ -253,7 +276,10 @@ class _LoggedProgress(ProgressReporter):
         self.inner.epoch_end(epoch, logs)
 
     def close(self) -> None:
-        self.inner.close()
+        try:
+            self.logger.flush()
+        finally:
+            self.inner.close()
 
 
 def _select_backend(device: str, seed: int | None) -> Any:
@@ -330,18 +356,23 @@ def run_pipeline(
     progress: Any = None,
     extra_tags: Mapping[str, Any] | None = None,
     console: TextIO | None = None,
+    callbacks: Iterable[Any] = (),
+    resume_from: Any = None,
 ) -> RunResult:
     """Load, validate and compile ``path``, train it and record everything in MLflow. With a
     ``console``, :func:`run_header` is written to it once the data is ready (``quiet`` silences
-    the progress only).
+    the progress only). ``callbacks`` are extra trainer callbacks (a sweep's pruner, say).
+    ``resume_from`` (a :class:`~mathflow.train.checkpoint.Checkpoint`) continues a stopped run from it
+    (see :mod:`mathflow.resume`).
 
     SIGINT, SIGTERM and SIGHUP (main thread only) stop the run at the next safe point: training at its
     next step, logging between two store writes. The run ends KILLED with what was logged so far and
     :class:`~mathflow.tracking.signals.RunInterrupted` propagates (``exit_code`` is ``128 + signal``).
     """
+    from mathflow.tracking.figure_worker import FigureWorker
     from mathflow.tracking.signals import stop_on_signals
 
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, FigureWorker.start() as figures:
         ctx = _open_run(
             path,
             overrides,
@@ -356,12 +387,13 @@ def run_pipeline(
             _log_pipeline(ctx)
             data = _prepare_data(ctx, stop)
             _print_header(console, ctx, data, path)
-            training = _build_training(ctx, "quiet" if quiet else progress, stop)
+            training = _build_training(ctx, "quiet" if quiet else progress, stop, resume_from)
+            training.trainer.add_callbacks(callbacks)
             _train(ctx, training, data)
             with stop.interruptible():
                 final = _final_metrics(ctx, training, data)
             _log_final_metrics(ctx.run, final, training.sparsity, len(training.history))
-            _log_artifacts(ctx.run, training, data, stop)
+            _log_artifacts(ctx.run, training, data, stop, figures)
             result = _run_result(ctx, training, final)
     return result
 
@@ -464,9 +496,10 @@ def _uses_sparsity(spec: Any) -> bool:
     return any(REGULARIZERS.get(r.type).sparsifies for r in spec.regularizers)
 
 
-def _build_training(ctx: _RunContext, progress: Any, stop: Any) -> _Training:
-    """Seed, build the model and loss, and the trainer whose progress logs each epoch's metrics and
-    whose steps check the ``stop`` flag."""
+def _build_training(ctx: _RunContext, progress: Any, stop: Any, resume_from: Any = None) -> _Training:
+    """Seed, build the model and loss, and the trainer whose progress logs each epoch's metrics, whose
+    steps check the ``stop`` flag and whose checkpoints are logged (``resume_from``: continue one)."""
+    from mathflow.resume import checkpoint_logger, log_restored_epochs
     from mathflow.train import Trainer
 
     spec, compiled, tc = ctx.spec, ctx.compiled, ctx.spec.train
@@ -489,7 +522,12 @@ def _build_training(ctx: _RunContext, progress: Any, stop: Any) -> _Training:
         backend=ctx.backend,
         progress=_progress(logger, progress),
         stop_flag=stop,
+        checkpoint_every=tc.checkpoint_every,
+        on_checkpoint=checkpoint_logger(ctx.run, logger),
     )
+    if resume_from is not None:
+        trainer.resume_from(resume_from)
+        log_restored_epochs(ctx.run, resume_from)
     return _Training(model, loss, trainer, logger, sparsity)
 
 
@@ -560,18 +598,30 @@ def _run_result(ctx: _RunContext, training: _Training, final: dict[str, float]) 
     )
 
 
-def _log_artifacts(run: Any, training: _Training, data: Any, stop: Any) -> None:
+def _log_artifacts(run: Any, training: _Training, data: Any, stop: Any, figures: Any = None) -> None:
     """Log the weights, transforms, figures and the NumPy pyfunc model of the trained run; a stop
-    signal takes effect between two of them (those already logged are kept)."""
+    signal takes effect between two of them (those already logged are kept). The figures are drawn
+    by the ``figures`` helper (:class:`~mathflow.tracking.figure_worker.FigureWorker`) while the
+    model is logged, those it did not draw here."""
+    from mathflow.tracking.figure_worker import FigureWorker, draw
+
     _log_state_files(run, training.model, data)
     stop.check()
-    run.log_figure(learning_curves_figure(training.history), "learning_curves.png")
-    stop.check()
+    wanted = {"learning_curves.png": ("learning_curves", {"history": list(training.history)})}
     test = data.splits.get("test")
     if data.splits["train"].task == "classification" and test is not None:
-        _log_confusion_matrix(run, training, data.splits["train"], test)
+        wanted["confusion_matrix.png"] = ("confusion", _confusion_arguments(training, data.splits["train"], test))
+    worker = figures if figures is not None else FigureWorker(None)
+    with tempfile.TemporaryDirectory(prefix="mathflow-figures-") as tmp:
+        worker.submit(tmp, wanted)
+        _log_pyfunc_model(run, training, data)
         stop.check()
-    _log_pyfunc_model(run, training, data)
+        for name, path in worker.collect().items():
+            if path is not None:
+                run.log_artifact(path)
+            else:
+                run.log_figure(draw(*wanted[name]), name)
+            stop.check()
 
 
 def _log_state_files(run: Any, model: Any, data: Any) -> None:
@@ -587,8 +637,8 @@ def _log_state_files(run: Any, model: Any, data: Any) -> None:
         run.log_artifact(transforms_file)
 
 
-def _log_confusion_matrix(run: Any, training: _Training, train: Any, test: Any) -> None:
-    """Log the test confusion matrix figure of a classification run."""
+def _confusion_arguments(training: _Training, train: Any, test: Any) -> dict[str, Any]:
+    """The arguments of :func:`confusion_figure` for the test split of a classification run."""
     from mathflow.metrics import confusion_matrix
     from mathflow.train import binary_threshold, classification_pair
 
@@ -596,7 +646,7 @@ def _log_confusion_matrix(run: Any, training: _Training, train: Any, test: Any) 
     y_true, y_pred = classification_pair(out, test.y, binary_threshold(training.loss))
     k = train.num_classes or None
     matrix = confusion_matrix(y_true, y_pred, num_classes=k)
-    run.log_figure(confusion_figure(np.asarray(matrix), train.class_names), "confusion_matrix.png")
+    return {"matrix": np.asarray(matrix).tolist(), "class_names": train.class_names}
 
 
 def _log_pyfunc_model(run: Any, training: _Training, data: Any) -> None:
@@ -609,8 +659,9 @@ def _log_pyfunc_model(run: Any, training: _Training, data: Any) -> None:
     mode, threshold = output_mode(train.task, training.loss)
     classes = class_labels(train.class_names) if mode == "argmax" else None
     expects = getattr(training.loss, "expects", None) if mode == "argmax" else None
+    raw = {"columns": train.metadata.get("columns"), "target": train.metadata.get("target")}  # a CSV's own form
     description, constants = export_model(
-        training.model, data.pipeline, output=mode, threshold=threshold, classes=classes, expects=expects
+        training.model, data.pipeline, output=mode, threshold=threshold, classes=classes, expects=expects, **raw
     )
     example = data.raw["train"].x[:5] if "train" in data.raw else None
     run.log_model(constants, description, input_example=example)

@@ -38,3 +38,33 @@ def test_gpu_benchmark_says_why_it_cannot_run() -> None:
     done = subprocess.run([sys.executable, str(BENCH / "run_gpu.py")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "cannot benchmark on a GPU" in done.stdout + done.stderr
+
+
+def test_overhead_benchmark_json_line() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "overhead.py"),
+            "--rounds",
+            "1",
+            "--no-warmup",
+            "--set",
+            "train.epochs=2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    (run,) = summary["runs"]
+    assert run["status"] == "FINISHED"
+    assert run["fixed_s"] == pytest.approx(run["wall_s"] - run["train_s"], abs=2e-3)  # each rounded to 1 ms
+    assert 0 < run["train_s"] < run["wall_s"]
+    assert summary["fixed_s"]["median"] == run["fixed_s"] and summary["first"] is None
+    assert summary["import_mlflow_s"]["median"] > 0
+    assert summary["fixed_per_import"] == pytest.approx(
+        summary["fixed_s"]["median"] / summary["import_mlflow_s"]["median"], rel=0.01, abs=1e-3
+    )
+    assert summary["pipeline"] == "pipelines/iris.yaml" and summary["overrides"] == ["train.epochs=2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 
 import numpy as np
@@ -120,10 +121,10 @@ def test_csv_errors(tmp_path, animals):
         read_csv(animals, categorical="binary")
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,t\n1,2,0\n3,,1\n")
-    with pytest.raises(MathflowError, match="missing value in column 'b' on line 3"):
+    with pytest.raises(MathflowError, match="line 3, column 'b': missing value"):
         read_csv(bad)
     bad.write_text("a,b,t\n1,2,0\n3,4\n")
-    with pytest.raises(MathflowError, match="row 3 has 2 fields, the header has 3"):
+    with pytest.raises(MathflowError, match="line 3 has 2 fields, the header has 3"):
         read_csv(bad)
     bad.write_text("a,t\n1,0.5\n2,1\n")
     with pytest.raises(MathflowError, match="non-integer values"):
@@ -234,3 +235,41 @@ def test_write_idx_round_trip(tmp_path, dtype):
         back = read_idx(tmp_path / name)
         assert back.dtype == arr.dtype and np.array_equal(back, arr)
     assert (tmp_path / "a.idx.gz").read_bytes()[:2] == b"\x1f\x8b"
+
+
+# --------------------------------------------------------------------------- non-finite values
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec"),
+    [
+        ("csv", {"csv": {"path": "d.csv"}}),
+        ("npy", {"npy": {"x": "x.npy", "y": "y.npy"}}),
+        ("npz", {"npz": {"path": "d.npz"}}),
+    ],
+)
+def test_nonfinite_values_need_the_sources_opt_in(tmp_path, kind, spec):
+    x = np.arange(12.0).reshape(6, 2)
+    x[4, 1] = np.nan
+    y = np.arange(6) % 2
+    (tmp_path / "d.csv").write_text("a,b,t\n" + "".join(f"{r[0]},{r[1]},{t}\n" for r, t in zip(x, y)))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    where = {"csv": "line 6, column 'b': 'nan'", "npy": "row 4, column 1 (from 0): nan", "npz": "row 4, column 1"}
+    with pytest.raises(MathflowError, match=re.escape(where[kind]) + ".*allow_nonfinite: true"):
+        load_dataset(spec, base_dir=tmp_path)
+    ((name, params),) = spec.items()
+    ds = load_dataset({name: {**params, "allow_nonfinite": True}}, base_dir=tmp_path)
+    assert np.isnan(ds.x[4, 1]) and np.isfinite(np.delete(ds.x.reshape(-1), 9)).all()
+
+
+def test_a_stray_word_does_not_make_a_numeric_column_categorical(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,t\n1,0\n2,1\nabc,0\n4,1\n5,0\n")
+    with pytest.raises(MathflowError, match=r"line 4, column 'a': 'abc' is not a number, but 4 of the column's 5"):
+        read_csv(path)
+    ds = read_csv(path, categories={"a": ["1", "2", "4", "5", "abc"]})
+    assert ds.feature_names == ["a=1", "a=2", "a=4", "a=5", "a=abc"]
+    path.write_text("a,t\nred,0\nblue,1\n3,0\n")
+    assert read_csv(path).feature_names == ["a=3", "a=blue", "a=red"]

@@ -220,3 +220,49 @@ def test_dataset_rejects_mismatched_lengths_and_bad_labels():
         Dataset(np.zeros((3, 2), np.float32), np.array([0, 1, 2]), num_classes=2)
     with pytest.raises(MathflowError, match="task must be one of"):
         Dataset(np.zeros((3, 2), np.float32), np.zeros(3), task="ranking")
+
+
+def test_builtin_tables_come_from_the_cache_once_read(tmp_path, monkeypatch):
+    import sklearn.datasets
+
+    monkeypatch.setenv("MATHFLOW_CACHE_DIR", str(tmp_path))
+    first = load_dataset("iris")
+    assert [p.name for p in (tmp_path / "datasets").iterdir()] == [f"sklearn-{sklearn.__version__}-load_iris.npz"]
+
+    def unavailable():
+        raise AssertionError("scikit-learn was asked again")
+
+    monkeypatch.setattr(sklearn.datasets, "load_iris", unavailable)
+    again = load_dataset("iris")
+    np.testing.assert_array_equal(again.x, first.x)
+    np.testing.assert_array_equal(again.y, first.y)
+    assert again.x.dtype == first.x.dtype and again.y.dtype == first.y.dtype
+    assert (
+        again.feature_names
+        == first.feature_names
+        == ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+    )
+    assert again.class_names == first.class_names == ["setosa", "versicolor", "virginica"]
+
+
+def test_a_regression_table_from_the_cache_equals_scikit_learn(tmp_path, monkeypatch):
+    import sklearn.datasets
+
+    monkeypatch.setenv("MATHFLOW_CACHE_DIR", str(tmp_path))
+    load_dataset("diabetes")  # fills the cache
+    cached = load_dataset("diabetes")
+    bunch = sklearn.datasets.load_diabetes()
+    np.testing.assert_array_equal(cached.x, np.asarray(bunch.data, dtype=cached.x.dtype))
+    np.testing.assert_array_equal(cached.y.ravel(), np.asarray(bunch.target, dtype=cached.y.dtype))
+    assert cached.feature_names == list(bunch.feature_names)
+
+
+def test_a_damaged_cache_entry_is_read_around(tmp_path, monkeypatch):
+    import sklearn
+
+    monkeypatch.setenv("MATHFLOW_CACHE_DIR", str(tmp_path))
+    entry = tmp_path / "datasets" / f"sklearn-{sklearn.__version__}-load_wine.npz"
+    entry.parent.mkdir()
+    entry.write_bytes(b"not an npz file")
+    ds = load_dataset("wine")
+    assert ds.x.shape == (178, 13) and ds.num_classes == 3

@@ -6,11 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from store_helpers import tracking_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,23 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_run_logs_to_a_tracking_server(tmp_path: Path, free_port: int) -> None:
     port = free_port
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--default-artifact-root", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail("the MLflow server did not start")
-                time.sleep(0.5)
+    with tracking_server(tmp_path, port, env) as uri:
         done = subprocess.run(
             [sys.executable, "-m", "mathflow.cli", "run", str(ROOT / "pipelines" / "iris.yaml"),
              "--set", "train.epochs=2", "--tracking-uri", uri, "--quiet", "--json"],
@@ -53,6 +36,3 @@ def test_run_logs_to_a_tracking_server(tmp_path: Path, free_port: int) -> None:
         assert [m.step for m in MlflowClient(uri).get_metric_history(run.info.run_id, "val_loss")] == [1, 2]
         assert run.data.params["train.epochs"] == "2"
         assert not (tmp_path / "runs").exists()  # nothing went to the default local store
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -214,3 +214,170 @@ def test_match_sklearn():
     assert mae(t, p) == pytest.approx(sklearn_metrics.mean_absolute_error(t, p))
     assert r2(t, p) == pytest.approx(sklearn_metrics.r2_score(t, p))
     assert r2(t[:, 0], p[:, 0]) == pytest.approx(sklearn_metrics.r2_score(t[:, 0], p[:, 0]))
+
+
+# ---------------------------------------------------------------------- parameters
+AVERAGES = ("macro", "micro", "weighted")
+
+
+def _imbalanced(rng, num_classes, size):
+    """Labels with unequal class sizes and predictions that miss one class and invent another."""
+    y = rng.choice(
+        num_classes, size=size, p=np.linspace(1.0, 3.0, num_classes) / np.linspace(1.0, 3.0, num_classes).sum()
+    )
+    pred = np.where(rng.random(size) < 0.6, y, rng.integers(0, num_classes + 1, size=size))
+    pred[pred == 1] = 0  # class 1 is never predicted; class num_classes never occurs in y
+    return y, pred
+
+
+@pytest.mark.parametrize("average", AVERAGES)
+@pytest.mark.parametrize("name", ["precision", "recall", "f1"])
+def test_averages_match_sklearn(name, average):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    theirs = {
+        "precision": sklearn_metrics.precision_score,
+        "recall": sklearn_metrics.recall_score,
+        "f1": sklearn_metrics.f1_score,
+    }[name]
+    metric = mf.metrics.resolve_metric({name: {"average": average}})
+    assert metric.name == f"{name}_{average}"
+    rng = np.random.default_rng(11)
+    for num_classes in (2, 3, 6):
+        y, pred = _imbalanced(rng, num_classes, 300)
+        expected = theirs(y, pred, average=average, zero_division=0)
+        assert metric.fn(y, pred) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+        scores = rng.random((300, num_classes + 1))
+        scores[np.arange(300), pred] += 1.0  # the same predictions as class scores
+        assert metric.fn(y, scores) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def test_micro_averages_equal_accuracy_and_weighted_differs_from_macro():
+    y, pred = _imbalanced(np.random.default_rng(3), 4, 200)
+    for fn in (precision, recall, f1):
+        assert fn(y, pred, average="micro") == pytest.approx(accuracy(y, pred))
+    assert f1(y, pred, average="weighted") != pytest.approx(f1(y, pred, average="macro"))
+    with pytest.raises(MathflowError, match="average must be 'macro', 'micro' or 'weighted'"):
+        f1(y, pred, average="binary")
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_top_k_parameter_matches_sklearn(k):
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, 5, size=150)
+    scores = rng.standard_normal((150, 5))
+    metric = mf.metrics.resolve_metric({"top_k": {"k": k}})
+    assert metric.name == f"top_{k}_accuracy" and metric.higher_is_better is True
+    expected = sklearn_metrics.top_k_accuracy_score(y, scores, k=k, labels=np.arange(5))
+    assert metric.fn(y, scores) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("spec", "label"),
+    [
+        ("acc", "accuracy"),
+        ("top_k", "top_5_accuracy"),
+        ({"type": "top_k_accuracy", "k": 2}, "top_2_accuracy"),
+        ("f1", "f1_macro"),
+        ({"precision": None}, "precision_macro"),
+        ({"recall": {"average": "weighted"}}, "recall_weighted"),
+        ("mean_squared_error", "mse"),
+        ("r2", "r2"),
+    ],
+)
+def test_logged_names_say_the_parameters(spec, label):
+    metric = mf.metrics.resolve_metric(spec)
+    assert metric.name == label
+    # the registry answers for the logged name too (early stopping's direction, the task)
+    assert mf.metrics.metric_named(label) is mf.metrics.METRICS.get(metric.config.type)
+    assert higher_is_better(label) is metric.higher_is_better
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"f1": {"average": "mean"}}, "metric 'f1': average: Input should be 'macro', 'micro' or 'weighted'"),
+        ({"top_k": {"kk": 3}}, "metric 'top_k': kk: Extra inputs are not permitted"),
+        ("f2", "unknown metric 'f2'"),
+        ({"f1": 3}, "the parameters of metric 'f1' must be a mapping"),
+    ],
+)
+def test_bad_metric_entries_in_python_raise(spec, message):
+    with pytest.raises(MathflowError, match=message):
+        mf.metrics.resolve_metric(spec)
+
+
+def _validate(tmp_path, metrics: str, extra: str = "") -> list[str]:
+    from mathflow.compiler import compile_pipeline
+    from mathflow.config import ConfigError, load_config
+    from mathflow.schema import validate_spec
+
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 1\nname: t\ndata: {source: iris, split: {train: 0.6, val: 0.2, test: 0.2}}\n"
+        "model:\n  layers: [{dense: {units: 3}}]\nloss: cross_entropy\noptimizer: sgd\n"
+        f"metrics: {metrics}\n{extra}",
+        encoding="utf-8",
+    )
+    document = load_config(str(path))
+    try:
+        compile_pipeline(validate_spec(document), document)
+    except ConfigError as exc:
+        return [line.replace(str(path), "p.yaml") for line in exc.format().splitlines()]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ("[{top_k: {kk: 2}}]", "p.yaml:8:20: top_k_accuracy has no parameter 'kk'"),
+        (
+            "[{f1: {average: mean}}]",
+            "p.yaml:8:26: 'average' must be 'macro', 'micro' or 'weighted', got a string 'mean'",
+        ),
+        ("[{top_k: {k: 3}}]", "p.yaml:8:23: top_k_accuracy with k=3 counts every sample as a hit on 3 classes"),
+        ("[{type: top_k, k: 4}]", "p.yaml:8:28: top_k_accuracy with k=4 counts every sample as a hit on 3 classes"),
+        ("[f1, {f1: {average: macro}}]", "p.yaml:8:15: metric 'f1_macro' is listed twice (also metrics[0])"),
+        ("[confusion_matrix]", "p.yaml:8:11: metric 'confusion_matrix' is not a single number"),
+    ],
+)
+def test_metric_mistakes_are_located(tmp_path, metrics, expected):
+    found = _validate(tmp_path, metrics)
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_parameterised_metrics_validate_train_and_are_monitored(tmp_path):
+    metrics = "[accuracy, {top_k: {k: 2}}, {f1: {average: weighted}}, {recall: {average: micro}}]"
+    assert _validate(tmp_path, metrics, "train: {early_stopping: {monitor: val_f1_weighted}}\n") == []
+    wrong = _validate(tmp_path, metrics, "train: {early_stopping: {monitor: val_f1}}\n")
+    assert len(wrong) == 1 and "early_stopping monitors 'val_f1', which is not logged" in wrong[0], wrong
+
+    from mathflow.config import load_config
+    from mathflow.schema import validate_spec
+
+    spec = validate_spec(load_config(str(tmp_path / "p.yaml")))
+    assert spec.to_data()["metrics"] == [
+        "accuracy",
+        {"top_k": {"k": 2}},
+        {"f1": {"average": "weighted"}},
+        {"recall": {"average": "micro"}},
+    ]
+    from mathflow import nn, optim
+    from mathflow.data import load_dataset
+    from mathflow.train import Trainer
+
+    ds = load_dataset("iris", seed=0)
+    trainer = Trainer(
+        nn.Sequential(nn.Dense(3)),
+        nn.CrossEntropy(),
+        lambda p: optim.SGD(p, lr=0.1),
+        metrics=spec.metrics,
+        early_stopping={"monitor": "val_f1_weighted", "patience": 50},
+        seed=0,
+        progress="quiet",
+    )
+    last = trainer.fit(ds, ds, epochs=2, batch_size=32)[-1]
+    for key in ("val_accuracy", "val_top_2_accuracy", "val_f1_weighted", "train_recall_micro"):
+        assert 0.0 <= last[key] <= 1.0, key
+    assert last["val_recall_micro"] == pytest.approx(last["val_accuracy"])
+    assert sorted(trainer.evaluate(ds, 64)) == ["accuracy", "f1_weighted", "loss", "recall_micro", "top_2_accuracy"]

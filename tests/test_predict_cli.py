@@ -184,3 +184,88 @@ def test_piping_into_head_exits_quietly(folder: Path, uri: str, runs: dict) -> N
     assert stderr == ""
     assert head.stdout.splitlines()[0] == "setosa,versicolor,virginica"
     assert len(head.stdout.splitlines()) == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# a model trained on a CSV file with categorical columns takes that file's own rows
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fruit(folder: Path, uri: str) -> str:
+    """The run id of a short training on a CSV file with the categorical columns color and shape."""
+    from predict_helpers import train_fruit
+
+    return train_fruit(folder, uri)
+
+
+def _raw_rows(folder: Path, name: str, rows: list[list[str]]) -> Path:
+    """``rows`` (size, color, weight, shape, kind) written with the columns in another order than training."""
+    from predict_helpers import write_csv
+
+    header = ["kind", "shape", "weight", "color", "size"]
+    return write_csv(folder / name, [row[::-1] for row in rows], header)
+
+
+def test_the_logged_pyfunc_takes_raw_columns_and_gives_probabilities(folder: Path, uri: str, fruit: str) -> None:
+    """The pyfunc loaded in-process: a DataFrame of the training CSV's columns (target included) gives the
+    labels; params={"proba": True} a DataFrame of probabilities whose columns are the classes."""
+    import pandas as pd
+    from predict_helpers import COLUMNS, fruit_rows
+
+    from mathflow.predictor import load_run_model, open_run_model
+
+    rows = fruit_rows(20, seed=7)
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "kind"]).astype({"size": float, "weight": float})
+    pyfunc = load_run_model(fruit, uri)
+    labels = np.asarray(pyfunc.predict(frame))
+    assert set(labels) <= {"big", "small"} and len(labels) == 20
+    assert (labels == frame["kind"].to_numpy()).mean() > 0.5  # it learnt something in 3 epochs
+    proba = pyfunc.predict(frame, params={"proba": True})
+    assert list(proba.columns) == ["big", "small"]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(proba.columns.to_numpy()[proba.to_numpy().argmax(axis=1)], labels)
+
+    model = open_run_model(fruit, uri)
+    assert model.column_names == COLUMNS
+    np.testing.assert_array_equal(model.predict(frame.drop(columns="kind").to_dict(orient="list")), labels)
+    np.testing.assert_allclose(model.predict(frame.to_dict(orient="list"), proba=True), proba.to_numpy(), rtol=1e-6)
+    from mathflow.errors import MathflowError
+
+    odd = frame.assign(color=["purple", *frame["color"][1:]]).to_dict(orient="list")
+    with pytest.raises(MathflowError) as caught:
+        model.predict(odd, source="odd.csv")
+    assert caught.value.format().count("\n") == 0
+    assert "odd.csv: column 'color' row 1: unseen category 'purple'; the model knows blue, green, red" in str(
+        caught.value
+    )
+    with pytest.raises(Exception, match="no column 'shape'; the model takes the columns size, color, weight, shape"):
+        pyfunc.predict(frame.drop(columns="shape"))
+
+
+def test_predict_reads_the_training_csv_form(folder: Path, uri: str, fruit: str) -> None:
+    """``mathflow predict`` on a CSV with the training columns (another order, the target among them)."""
+    from predict_helpers import fruit_rows
+
+    from mathflow.predictor import open_run_model
+
+    rows = fruit_rows(15, seed=3)
+    done = _predict(folder, uri, fruit, "--input", str(_raw_rows(folder, "raw.csv", rows)), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    table = {name: [row[j] for row in rows] for j, name in enumerate(["size", "color", "weight", "shape"])}
+    assert json.loads(done.stdout)["predictions"] == open_run_model(fruit, uri).predict(table).tolist()
+
+
+def test_nan_in_a_raw_csv_is_refused_with_its_row_and_column_unless_allowed(folder: Path, uri: str, fruit: str) -> None:
+    from predict_helpers import fruit_rows
+
+    rows = fruit_rows(4, seed=5)
+    rows[2][2] = "nan"  # weight of the third row
+    path = str(_raw_rows(folder, "nan.csv", rows))
+    done = _predict(folder, uri, fruit, "--input", path)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "nan.csv: column 'weight' row 3 holds nan" in done.stderr and "--allow-nonfinite" in done.stderr
+    done = _predict(folder, uri, fruit, "--input", path, "--allow-nonfinite", "--proba")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "big,small" and lines[3] == "nan,nan"
+    assert all(np.isfinite([float(v) for v in lines[i].split(",")]).all() for i in (1, 2, 4))

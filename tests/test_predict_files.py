@@ -151,3 +151,104 @@ def test_proba_of_a_description_without_expects_reads_the_threshold() -> None:
     np.testing.assert_allclose(runtime.postprocess(old_sigmoid_model, p), [[0.75, 0.25]])
     old_logit_model = {"output": "proba", "threshold": 0.0}
     np.testing.assert_allclose(runtime.postprocess(old_logit_model, p)[0, 1], 1 / (1 + np.exp(-0.25)), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# raw rows of a CSV file, encoded by the model itself; non-finite values; params
+# --------------------------------------------------------------------------------------------------
+def _csv_description(tmp_path: Path, categorical: str = "onehot") -> tuple[dict, np.ndarray, list[list[str]]]:
+    """A description that takes the raw columns of a CSV file (an identity program over the encoded
+    features), the matrix read_csv encoded from that file, and the file's rows."""
+    from predict_helpers import fruit_rows, write_csv
+
+    from mathflow.data.files import read_csv
+    from mathflow.export.program import ProgramBuilder
+
+    rows = fruit_rows(12, seed=1)
+    data = read_csv(write_csv(tmp_path / "f.csv", rows), target="kind", categorical=categorical)
+    builder = ProgramBuilder([data.x.shape[1]])
+    program = builder.finish(builder.op("Identity", builder.input))
+    description = {"program": program.to_data(), "output": "identity", **data.metadata}
+    return description, data.x, rows
+
+
+@pytest.mark.parametrize("categorical", ["onehot", "ordinal"])
+def test_the_model_encodes_raw_rows_as_read_csv_did(tmp_path: Path, categorical: str) -> None:
+    """The runtime's encoding of the file's rows, by name or by position, equals read_csv's x; the
+    target column may be there; decode_columns gives the rows back."""
+    from predict_helpers import COLUMNS, TARGET
+
+    description, x, rows = _csv_description(tmp_path, categorical)
+    assert description["target"] == TARGET and runtime.column_names(description) == COLUMNS
+    kinds = [c["kind"] for c in description["columns"]]
+    assert kinds == ["number", categorical, "number", categorical]
+    table = {name: [row[j] for row in rows] for j, name in enumerate([*COLUMNS, TARGET])}
+    records = [dict(zip([*COLUMNS, TARGET], row)) for row in rows]
+    positional = np.array([row[:4] for row in rows], dtype=object)
+    for given in (table, records, positional):
+        got = runtime.predict_array(description, {}, given)
+        np.testing.assert_allclose(got, x, rtol=1e-6, err_msg=type(given).__name__)
+    decoded = runtime.decode_columns(description, x)
+    assert decoded["color"] == table["color"] and decoded["shape"] == table["shape"]
+    np.testing.assert_allclose(decoded["size"], [float(v) for v in table["size"]], rtol=1e-6)
+    np.testing.assert_allclose(runtime.predict_array(description, {}, x), x)  # encoded rows pass as they are
+
+
+def test_raw_row_errors_name_the_column_the_row_and_what_is_expected(tmp_path: Path) -> None:
+    description, x, rows = _csv_description(tmp_path)
+    table = {name: [row[j] for row in rows] for j, name in enumerate(["size", "color", "weight", "shape"])}
+
+    def refused(model_input: object, params: dict | None = None) -> str:
+        with pytest.raises(runtime.ProgramError) as caught:
+            runtime.predict_array(description, {}, model_input, params)
+        return str(caught.value)
+
+    missing = refused({k: v for k, v in table.items() if k != "color"})
+    assert "no column 'color'" in missing and "takes the columns size, color, weight, shape" in missing
+    assert "the target 'kind' may be there too" in missing
+    width = refused(np.zeros((2, 3)))
+    assert "rows of 3 values" in width and "takes 4 columns (size, color, weight, shape)" in width
+    assert f"or {x.shape[1]} encoded features" in width
+    assert refused({**table, "color": [*table["color"][:2], "purple", *table["color"][3:]]}) == (
+        "column 'color' row 3: unseen category 'purple'; the model knows blue, green, red"
+    )
+    assert refused({**table, "size": ["1.5", "", *table["size"][2:]]}) == (
+        "column 'size' row 2 is empty; the model takes a number there"
+    )
+    assert "column 'weight' row 1: 'heavy' is not a number" in refused(
+        {**table, "weight": ["heavy", *table["weight"][1:]]}
+    )
+    nan = {**table, "weight": [*table["weight"][:4], "nan", *table["weight"][5:]]}
+    assert refused(nan).startswith("column 'weight' row 5 holds nan; the model takes finite numbers")
+    assert "--allow-nonfinite" in refused(nan)
+    let_through = runtime.predict_array(description, {}, nan, {"allow_nonfinite": True})
+    assert np.isnan(let_through[4, 4]) and np.isfinite(np.delete(let_through, 4, axis=0)).all()
+    encoded = x.copy()
+    encoded[1, 2] = np.inf
+    assert "the input holds inf at row 2, column 3 (color=green)" in refused(encoded)
+
+
+def test_arrays_with_nan_or_inf_are_refused_unless_allowed() -> None:
+    from mathflow.export.program import ProgramBuilder
+
+    builder = ProgramBuilder([3])
+    description = {"program": builder.finish(builder.op("Identity", builder.input)).to_data()}
+    x = np.ones((4, 3))
+    x[2, 1] = -np.inf
+    with pytest.raises(runtime.ProgramError, match=r"the input holds -inf at row 3, column 2; the model takes finite"):
+        runtime.predict_array(description, {}, x)
+    assert np.isneginf(runtime.predict_array(description, {}, x, {"allow_nonfinite": "true"})[2, 1])
+    with pytest.raises(runtime.ProgramError, match="param 'proba' must be true or false"):
+        runtime.predict_array(description, {}, x, {"proba": "maybe"})
+    with pytest.raises(runtime.ProgramError, match="proba needs a classifier"):
+        runtime.predict_array(description, {}, np.ones((1, 3)), {"proba": True})
+
+
+def test_read_input_gives_a_table_for_a_model_of_columns(tmp_path: Path) -> None:
+    (tmp_path / "raw.csv").write_text("size,color\n1.5, red\n2,blue\n")
+    assert read_input(tmp_path / "raw.csv", ["size", "color"]) == {"size": ["1.5", "2"], "color": ["red", "blue"]}
+    (tmp_path / "bare.csv").write_text("1.5,2\n3,4\n")  # no header: numbers, by position
+    np.testing.assert_array_equal(read_input(tmp_path / "bare.csv", ["size", "color"]), [[1.5, 2], [3, 4]])
+    (tmp_path / "ragged.csv").write_text("size,color\n1.5\n")
+    with pytest.raises(MathflowError, match="line 2: 1 value, the header row names 2 columns"):
+        read_input(tmp_path / "ragged.csv", ["size", "color"])

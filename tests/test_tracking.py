@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -711,3 +712,129 @@ def test_mlflow_models_predict_cli(tracker: Tracker, uri: str, rng: np.random.Ge
     assert done.returncode == 0, done.stderr[-3000:]
     predictions = np.asarray(json.loads((tmp_path / "out.json").read_text())["predictions"])
     np.testing.assert_allclose(predictions, _mlp_reference(model, x), rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# seconds: the store template, batched epoch metrics, the requirement check, the figure helper
+# --------------------------------------------------------------------------------------------------
+def test_a_new_store_is_a_copy_of_the_cached_empty_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+    from mlflow.store.db.utils import _get_latest_schema_revision
+    from mlflow.tracking import MlflowClient
+
+    from mathflow.tracking.store import client as store_client
+
+    monkeypatch.setenv("MATHFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    template = tmp_path / "cache" / f"mlflow-store-{mlflow.__version__}.db"
+    first, second = default_tracking_uri(tmp_path / "a"), default_tracking_uri(tmp_path / "b")
+    store_client(first)
+    assert template.is_file()
+    template_bytes = template.read_bytes()
+    store_client(second)  # copied from the template
+    assert template.read_bytes() == template_bytes  # the template is never written to
+    for where, uri in (("a", first), ("b", second)):
+        with sqlite3.connect(tmp_path / where / "runs" / "mlflow.db") as con:
+            assert con.execute("select version_num from alembic_version").fetchall() == [
+                (_get_latest_schema_revision(),)
+            ]
+        mlf = MlflowClient(tracking_uri=uri)
+        assert [e.name for e in mlf.search_experiments()] == ["Default"]
+        assert str(tmp_path / where) not in str(template_bytes)
+    with sqlite3.connect(template) as con:
+        assert con.execute("select count(*) from experiments").fetchone() == (0,)
+    exp = get_or_create_experiment(second, "copied")
+    assert MlflowClient(tracking_uri=second).get_experiment(exp).artifact_location == (
+        f"{(tmp_path / 'b' / 'runs' / 'artifacts').as_posix()}/copied"
+    )
+
+
+def test_a_store_is_created_by_mlflow_when_the_cache_is_unusable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from mathflow.tracking.store import client as store_client
+
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("MATHFLOW_CACHE_DIR", str(blocked / "cache"))
+    uri = default_tracking_uri(tmp_path / "store")
+    store_client(uri)
+    assert [e.name for e in MlflowClient(tracking_uri=uri).search_experiments()] == ["Default"]
+
+
+def test_metric_steps_in_one_write_keep_their_steps_and_times(tracker: Tracker, client) -> None:
+    with tracker.start("exp-steps") as run:
+        run.log_metric_steps([(1, {"loss": 0.5}, 1000.0), (2, {"loss": 0.25, "val": {"acc": 0.75}}, 1001.5)])
+    loss = client.get_metric_history(run.run_id, "loss")
+    assert [(m.step, m.value, m.timestamp) for m in loss] == [(1, 0.5, 1000000), (2, 0.25, 1001500)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "val.acc")] == [(2, 0.75)]
+
+
+def test_epoch_metrics_are_written_first_at_once_then_together(tracker: Tracker, client) -> None:
+    from mathflow.run import _MetricLogger
+
+    with tracker.start("exp-epochs") as run:
+        logger = _MetricLogger(run, model=None, sparsity=False)
+        logger.on_epoch_end(1, {"epoch": 1, "train_loss": 1.0})
+        assert [m.step for m in client.get_metric_history(run.run_id, "train_loss")] == [1]
+        logger.on_epoch_end(2, {"epoch": 2, "train_loss": 0.5})
+        logger.on_epoch_end(3, {"epoch": 3, "train_loss": 0.25})
+        assert [e[0] for e in logger.pending] == [2, 3]  # within METRIC_WRITE_SECONDS of the first write
+        logger.flush()
+        assert logger.pending == [] and logger.seconds > 0
+    history = client.get_metric_history(run.run_id, "train_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (2, 0.5), (3, 0.25)]
+
+
+def test_the_requirement_check_is_cheap_for_satisfied_pins_and_mlflows_own_otherwise() -> None:
+    import mlflow.utils.requirements_utils as requirements_utils
+
+    from mathflow.tracking.run import _pinned_to_running
+
+    original = requirements_utils._check_requirement_satisfied
+    with _pinned_to_running():
+        check = requirements_utils._check_requirement_satisfied
+        assert check is not original
+        assert check(f"numpy=={np.__version__}") is None
+        assert check(f"mlflow=={__import__('mlflow').__version__}") is None
+        mismatch = check("numpy==0.0.1")  # not satisfied: MLflow's own check reports it
+        assert (
+            mismatch is not None and mismatch.package_name == "numpy" and mismatch.installed_version == np.__version__
+        )
+    assert requirements_utils._check_requirement_satisfied is original
+
+
+def test_figures_not_drawn_by_a_helper_are_drawn_by_the_run(tmp_path: Path) -> None:
+    from mathflow.tracking.figure_worker import FigureWorker, draw
+
+    worker = FigureWorker(None)  # no helper: nothing drawn there
+    worker.submit(tmp_path, {"learning_curves.png": ("learning_curves", {"history": []})})
+    assert worker.collect() == {"learning_curves.png": None}
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.5}, {"epoch": 2, "train_loss": 0.5, "val_loss": 0.75}]
+    assert len(draw("learning_curves", {"history": history}).axes) == 1
+    confusion = draw("confusion", {"matrix": [[3, 1], [0, 4]], "class_names": ["a", "b"]})
+    assert [t.get_text() for t in confusion.axes[0].texts] == ["3", "1", "0", "4"]
+    assert FigureWorker.start().process is None  # MLflow is imported here: nothing left to overlap
+
+
+def test_the_figure_helper_draws_what_it_is_asked_for_and_replies_with_the_files(tmp_path: Path) -> None:
+    history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]
+    request = [
+        {"file": str(tmp_path / "curves.png"), "kind": "learning_curves", "arguments": {"history": history}},
+        {
+            "file": str(tmp_path / "cm.png"),
+            "kind": "confusion",
+            "arguments": {"matrix": [[2, 0], [1, 3]], "class_names": None},
+        },
+        {"file": str(tmp_path / "bad.png"), "kind": "confusion", "arguments": {"matrix": "not a matrix"}},
+    ]
+    helper = subprocess.run(  # the real helper process, as a run starts it
+        [sys.executable, "-m", "mathflow.tracking.figure_worker"],
+        input=json.dumps(request) + "\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert helper.returncode == 0, helper.stderr
+    assert json.loads(helper.stdout) == [str(tmp_path / "curves.png"), str(tmp_path / "cm.png")]
+    for name in ("curves.png", "cm.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "bad.png").exists()

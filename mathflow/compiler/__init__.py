@@ -48,17 +48,19 @@ class CompiledPipeline:
 
     def prepare_data(self) -> Any:
         """Load, split and transform the data as the ``data`` section says (a ``PreparedData``)."""
+        from mathflow.config.located import located_at
         from mathflow.data import prepare
 
         data = self.spec.data
-        return prepare(
-            data.source_data(),
-            data.split_data(),
-            [t.to_data() for t in data.transforms],
-            seed=self.spec.seed,
-            stratify=data.stratify,
-            base_dir=self.base_dir,
-        )
+        with located_at(self.document, ("data", "source")):
+            return prepare(
+                data.source_data(),
+                data.split_data(),
+                [t.to_data() for t in data.transforms],
+                seed=self.spec.seed,
+                stratify=data.stratify,
+                base_dir=self.base_dir,
+            )
 
     def build_model(self, *, build: bool = True) -> Any:
         """The runnable model (``Sequential`` or ``GraphModel``), parameters on the current backend."""
@@ -75,18 +77,23 @@ class CompiledPipeline:
         return [REGULARIZERS.get(r.type)(**r.model_dump(exclude={"type"})) for r in self.spec.regularizers]  # type: ignore[attr-defined]
 
     def build_optimizer(self, params: Any) -> Any:
+        from mathflow.config.located import located_at
         from mathflow.optim import OPTIMIZERS
 
         opt = self.spec.optimizer
-        return OPTIMIZERS.get(opt.type)(params, **opt.model_dump(exclude={"type"}))  # type: ignore[attr-defined]
+        cls = OPTIMIZERS.get(opt.type)
+        with located_at(self.document, ("optimizer",), getattr(cls, "registry_name", None)):
+            return cls(params, **opt.model_dump(exclude={"type"}))  # type: ignore[attr-defined]
 
     def build_schedule(self) -> Any:
+        from mathflow.config.located import located_at
         from mathflow.optim import build_schedule
 
         sched = self.spec.schedule
         if sched is None:
             return build_schedule(None)
-        return build_schedule(_schedule_config(sched))
+        with located_at(self.document, ("schedule",), sched.type):
+            return build_schedule(_schedule_config(sched))
 
 
 def _schedule_config(sched: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from mathflow.compiler.data_info import DataInfo
 from mathflow.compiler.graph import Graph
 from mathflow.config.errors import IssueList, suggest
 from mathflow.config.loader import Document
-from mathflow.metrics import metric_task
+from mathflow.metrics import METRICS, metric_task
 from mathflow.schema.pipeline import PipelineSpec
 
 
@@ -71,14 +71,44 @@ def check_loss(spec: PipelineSpec, graph: Graph, info: DataInfo, document: Docum
         issues.add(document.locate(_loss_path(document)), problem[0], hint=problem[1])
 
 
+def _metric_path(document: Document, index: int) -> tuple[str | int, ...]:
+    """The YAML path of the parameters of ``metrics[index]`` (``{name: {params}}`` or ``{type: name, ...}``)."""
+    raw = document.get(("metrics", index))
+    if isinstance(raw, dict) and "type" not in raw and len(raw) == 1:
+        return ("metrics", index, next(iter(raw)))
+    return ("metrics", index)
+
+
 def check_metrics(spec: PipelineSpec, info: DataInfo, document: Document, issues: IssueList) -> None:
-    for i, name in enumerate(spec.metrics):
+    """Each metric against the data's task and class count (its ``check_fit``), and no two metrics
+    logged under one name."""
+    seen: dict[str, int] = {}
+    for i, metric in enumerate(spec.metrics):
+        name = metric.type  # type: ignore[attr-defined]
         task = metric_task(name)
         if task is not None and task != info.task:
             issues.add(
                 document.locate_value(("metrics", i)),
                 f"metric '{name}' is for {task}, but {info.name} is a {info.task} task",
             )
+            continue
+        if METRICS.get(name).higher_is_better is None:  # type: ignore[attr-defined]
+            issues.add(
+                document.locate_value(("metrics", i)),
+                f"metric '{name}' is not a single number and cannot be logged per epoch",
+                hint="runs log the confusion matrix of classification tasks as a figure",
+            )
+        problem = metric.check_fit(info.num_classes if info.task == "classification" else None)  # type: ignore[attr-defined]
+        if problem is not None:
+            param, message = problem
+            issues.add(document.locate_value((*_metric_path(document, i), param)), message)
+        label = metric.label()  # type: ignore[attr-defined]
+        if label in seen:
+            issues.add(
+                document.locate_value(("metrics", i)),
+                f"metric '{label}' is listed twice (also metrics[{seen[label]}])",
+            )
+        seen.setdefault(label, i)
 
 
 def check_regularizers(spec: PipelineSpec, graph: Graph, document: Document, issues: IssueList) -> None:
@@ -107,7 +137,7 @@ def check_train(spec: PipelineSpec, document: Document, issues: IssueList) -> No
     if stop is not None:
         has_val = "val" in spec.data.split_names()
         allowed = ["train_loss", "val_loss", "lr"]
-        allowed += [f"{part}_{m}" for part in ("train", "val") for m in spec.metrics]
+        allowed += [f"{part}_{m.label()}" for part in ("train", "val") for m in spec.metrics]  # type: ignore[attr-defined]
         if spec.regularizers:
             allowed.append("train_penalty")
         where = document.locate_value(("train", "early_stopping", "monitor"))

@@ -32,6 +32,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from mathflow.config.errors import ConfigError, Issue, IssueList, LimitExceeded, Location, describe
+from mathflow.config.yaml_errors import explain as explain_yaml_error
 
 KeyPath = tuple[str | int, ...]
 
@@ -406,7 +407,11 @@ class _Builder:
             key = key_node.value
             where = self.at(key_node)
             if key in first_seen:
-                self.issues.add(where, f"duplicate key '{key}' (first defined at line {first_seen[key].line})")
+                self.issues.add(
+                    where,
+                    f"duplicate key '{key}' (first defined at line {first_seen[key].line})",
+                    hint="a mapping holds each key once",
+                )
                 continue
             first_seen[key] = where
             explicit.append((key, key_node, value_node))
@@ -449,7 +454,8 @@ def _line_of(text: str, mark: Any) -> str:
 
 
 def _yaml_error_issue(exc: yaml.YAMLError, file: str, text: str) -> Issue:
-    """Turn a PyYAML reader/scanner/parser/composer error into an Issue at its position."""
+    """Turn a PyYAML reader/scanner/parser/composer error into a plain-words Issue at its position
+    (see :mod:`mathflow.config.yaml_errors`)."""
     if isinstance(exc, yaml.reader.ReaderError):
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
         return Issue(
@@ -459,20 +465,14 @@ def _yaml_error_issue(exc: yaml.YAMLError, file: str, text: str) -> Issue:
     if isinstance(exc, yaml.MarkedYAMLError):
         problem = (exc.problem or "").strip()
         context = (exc.context or "").strip()
-        where = _mark_location(file, exc.problem_mark or exc.context_mark)
-        hint = None
-        if "'\\t'" in problem:
-            message, hint = "tab character where YAML expects spaces", "indent with spaces, not tabs"
-        elif "found another document" in problem:
-            message = "a pipeline file holds a single YAML document (found a second '---')"
-        elif "got '{'" in problem and "${" in _line_of(text, exc.problem_mark):
+        if "found another document" in problem:
+            where = _mark_location(file, exc.problem_mark or exc.context_mark)
+            return Issue(where, "a pipeline file holds a single YAML document (found a second '---')")
+        if "got '{'" in problem and "${" in _line_of(text, exc.problem_mark):
+            where = _mark_location(file, exc.problem_mark or exc.context_mark)
             message = f"{problem} ({context})" if context else problem
-            hint = "quote values holding ${...} references inside [ ] or { }"
-        elif problem and context:
-            message = f"{problem} ({context})"
-        else:
-            message = problem or context or "invalid YAML"
-        return Issue(where, message, hint=hint)
+            return Issue(where, message, hint="quote values holding ${...} references inside [ ] or { }")
+        return explain_yaml_error(exc, file, text)
     return Issue(Location(file), f"invalid YAML: {exc}")
 
 

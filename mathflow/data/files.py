@@ -6,15 +6,22 @@ current directory). A missing file raises :class:`MathflowError` naming the reso
 CSV encoding rules (a header row is required):
 
 - the target is the column named ``target`` (default: the last column);
-- a feature column whose every value parses as a number is numeric; any other column is
-  categorical and is one-hot encoded by default (one 0/1 column per category, categories in
-  sorted order, named ``column=value``), or replaced by the category's index in sorted order
-  with ``categorical="ordinal"``;
+- a column is categorical when ``categories`` names it or when most of its values (more than
+  half) are not numbers; categorical columns are one-hot encoded by default (one 0/1 column per
+  category, categories in sorted order, named ``column=value``), or replaced by the category's
+  index in sorted order with ``categorical="ordinal"``;
+- any other column is numeric, and a value in it that is not a number raises, naming the line,
+  the column and the value (a stray word never turns a numeric column into one-hot columns);
 - a string target is a classification target: its sorted distinct values become
   ``class_names`` and the labels their indices;
 - a numeric target is a regression target when ``task="regression"`` is asked for or when some
   value is not an integer; integer targets are classification targets otherwise;
-- an empty field (or ``NA``/``NaN``) raises, naming its line and column.
+- an empty field (or ``NA``, ``null``, ``none``, ``?``) raises, naming its line and column;
+- a number that is not finite (``nan``, ``-nan``, ``inf``, ``-Infinity``, ``1e999``) raises, naming
+  its line and column, unless ``allow_nonfinite=True``.
+
+NPY and NPZ arrays (and IDX files of floats) are checked alike: a NaN or an infinity raises, naming
+the array, the row and the column of the first one, unless ``allow_nonfinite=True``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from mathflow.errors import MathflowError
 
 PathLike = str | os.PathLike[str]
 
-_MISSING = {"", "na", "nan", "null", "none", "?"}
+_MISSING = {"", "na", "n/a", "null", "none", "?"}
+NONFINITE_HINT = "set allow_nonfinite: true on the data source to let NaN and infinities through"
 CATEGORICAL_MODES = ("onehot", "ordinal")
 
 
@@ -64,21 +72,23 @@ def read_csv(
     features: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
     categories: Mapping[str, Sequence[str]] | None = None,
+    allow_nonfinite: bool = False,
 ) -> Dataset:
     """A data set from a CSV file with a header row (rules in the module docstring).
 
     ``features`` keeps only those columns (in that order); ``class_names`` fixes the label
     order; ``categories`` fixes the categories of categorical columns (so that separate train
-    and test files encode alike).
+    and test files encode alike) and declares them categorical.
     """
     if categorical not in CATEGORICAL_MODES:
         raise MathflowError(f"csv: categorical must be one of {', '.join(CATEGORICAL_MODES)}, not {categorical!r}")
     file = resolve_path(path, base_dir)
-    header, columns = _read_columns(file, delimiter)
+    header, columns, lines = _read_columns(file, delimiter)
     target_name, feature_cols = _select_columns(file, header, target, features)
-    x, names = _encode_features(file, columns, feature_cols, categorical, categories)
-    y = _encode_target(file, target_name, columns[target_name], task)
-    return dataset_from_arrays(
+    cells = _Cells(file, lines, allow_nonfinite)
+    x, names, encoding = _encode_features(cells, columns, feature_cols, categorical, categories)
+    y = _encode_target(cells, target_name, columns[target_name], task, categories)
+    dataset = dataset_from_arrays(
         x,
         y,
         task=task,
@@ -87,15 +97,24 @@ def read_csv(
         feature_names=names,
         class_names=class_names,
     )
+    dataset.metadata.update(columns=encoding, target=target_name)  # the raw form a logged model takes
+    return dataset
 
 
-def _read_columns(file: Path, delimiter: str) -> tuple[list[str], dict[str, list[str]]]:
-    """The header and the stripped values of each column; blank lines are skipped.
+def _read_columns(file: Path, delimiter: str) -> tuple[list[str], dict[str, list[str]], list[int]]:
+    """The header, the stripped values of each column and the file line of each data row; blank
+    lines are skipped.
 
     Raises when the file is empty, has no data rows, or a row's width differs from the header's.
     """
+    rows: list[list[str]] = []
+    lines: list[int] = []
     with _open_text(file) as handle:
-        rows = [row for row in csv.reader(handle, delimiter=delimiter) if row and any(c.strip() for c in row)]
+        reader = csv.reader(handle, delimiter=delimiter)
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                rows.append(row)
+                lines.append(reader.line_num)
     if not rows:
         raise MathflowError(f"csv {file}: the file is empty (a header row is required)")
     header = [h.strip() for h in rows[0]]
@@ -104,9 +123,9 @@ def _read_columns(file: Path, delimiter: str) -> tuple[list[str], dict[str, list
         raise MathflowError(f"csv {file}: no data rows after the header")
     for i, row in enumerate(body):
         if len(row) != len(header):
-            raise MathflowError(f"csv {file}: row {i + 2} has {len(row)} fields, the header has {len(header)}")
+            raise MathflowError(f"csv {file}: line {lines[i + 1]} has {len(row)} fields, the header has {len(header)}")
     columns = {name: [row[j].strip() for row in body] for j, name in enumerate(header)}
-    return header, columns
+    return header, columns, lines[1:]
 
 
 def _select_columns(
@@ -123,48 +142,118 @@ def _select_columns(
     return target_name, feature_cols
 
 
+class _Cells:
+    """Where the cells of a CSV file are (its data rows' file lines) and how numbers in it are read."""
+
+    def __init__(self, file: Path, lines: list[int], allow_nonfinite: bool):
+        self.file = file
+        self.lines = lines
+        self.allow_nonfinite = allow_nonfinite
+
+    def error(self, row: int, column: str, message: str, suggestion: str | None = None) -> MathflowError:
+        """``csv FILE: line L, column 'C': message`` for data row ``row`` (0-based)."""
+        return MathflowError(
+            f"csv {self.file}: line {self.lines[row]}, column {column!r}: {message}", suggestion=suggestion
+        )
+
+    def check_missing(self, column: str, values: list[str]) -> None:
+        """Raise on the first empty or NA-like value of ``column``, naming its line."""
+        for i, v in enumerate(values):
+            if v.lower() in _MISSING:
+                shown = "an empty field" if not v else f"{v!r}"
+                raise self.error(i, column, f"missing value ({shown}); fill it in or drop the row")
+
+    def numbers(self, column: str, values: list[str], declared_categorical: bool) -> np.ndarray | None:
+        """The column as float64 when it is numeric, ``None`` when it is categorical (declared so, or
+        more than half of its values are not numbers). A numeric column with a value that is not a
+        number, or (without ``allow_nonfinite``) not finite, raises at that value's line."""
+        if declared_categorical:
+            return None
+        parsed = [_to_float(v) for v in values]
+        bad = [i for i, v in enumerate(parsed) if v is None]
+        if len(bad) * 2 >= len(values):
+            return None
+        if bad:
+            rows = ", ".join(str(self.lines[i]) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+            others = f" (text on lines {rows})" if len(bad) > 1 else ""
+            raise self.error(
+                bad[0],
+                column,
+                f"{values[bad[0]]!r} is not a number, but {len(values) - len(bad)} of the column's "
+                f"{len(values)} values are{others}",
+                suggestion="fix the value, or declare the column categorical under 'categories'",
+            )
+        array = np.array(parsed, dtype=np.float64)
+        if not self.allow_nonfinite:
+            finite = np.isfinite(array)
+            if not finite.all():
+                i = int(np.argmin(finite))
+                raise self.error(i, column, f"{values[i]!r} is not a finite number", suggestion=NONFINITE_HINT)
+        return array
+
+
+def _to_float(text: str) -> float | None:
+    """``text`` as a float (``nan``/``inf`` spellings included), None when it is not a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _encode_features(
-    file: Path,
+    cells: _Cells,
     columns: dict[str, list[str]],
     feature_cols: list[str],
     categorical: str,
     categories: Mapping[str, Sequence[str]] | None,
-) -> tuple[np.ndarray, list[str]]:
-    """The float32 feature matrix and the name of each of its columns."""
+) -> tuple[np.ndarray, list[str], list[dict[str, Any]]]:
+    """The float32 feature matrix, the name of each of its columns and the encoding of each raw
+    column, ``{"name", "kind": "number" | "onehot" | "ordinal", "categories"?}``."""
     blocks: list[np.ndarray] = []
     names: list[str] = []
+    encoding: list[dict[str, Any]] = []
     for name in feature_cols:
-        block, block_names = _encode_column(file, name, columns[name], categorical, categories)
+        block, block_names, cats = _encode_column(cells, name, columns[name], categorical, categories)
         blocks.append(block)
         names.extend(block_names)
+        kind = {"kind": "number"} if cats is None else {"kind": categorical, "categories": cats}
+        encoding.append({"name": name, **kind})
     x = np.concatenate(blocks, axis=1).astype(np.float32)
-    return x, names
+    return x, names, encoding
 
 
 def _encode_column(
-    file: Path,
+    cells: _Cells,
     name: str,
     values: list[str],
     categorical: str,
     categories: Mapping[str, Sequence[str]] | None,
-) -> tuple[np.ndarray, list[str]]:
-    """One feature column as a 2-D block: numbers as they are, categories one-hot or ordinal."""
-    _check_missing(file, name, values)
-    numeric = _as_numbers(values)
+) -> tuple[np.ndarray, list[str], list[str] | None]:
+    """One feature column as a 2-D block (numbers as they are, categories one-hot or ordinal), its
+    names and its categories (None for a number column)."""
+    cells.check_missing(name, values)
+    numeric = cells.numbers(name, values, categories is not None and name in categories)
     if numeric is not None:
-        return numeric[:, None], [name]
-    cats = _categories(file, name, values, categories)
+        return numeric[:, None], [name], None
+    cats = _categories(cells.file, name, values, categories)
     index = {c: i for i, c in enumerate(cats)}
     codes = np.array([index[v] for v in values], dtype=np.int64)
     if categorical == "ordinal":
-        return codes.astype(np.float64)[:, None], [name]
-    return np.eye(len(cats), dtype=np.float64)[codes], [f"{name}={c}" for c in cats]
+        return codes.astype(np.float64)[:, None], [name], cats
+    return np.eye(len(cats), dtype=np.float64)[codes], [f"{name}={c}" for c in cats], cats
 
 
-def _encode_target(file: Path, target_name: str, raw_target: list[str], task: str | None) -> np.ndarray:
+def _encode_target(
+    cells: _Cells,
+    target_name: str,
+    raw_target: list[str],
+    task: str | None,
+    categories: Mapping[str, Sequence[str]] | None = None,
+) -> np.ndarray:
     """The target values: text kept as strings (classification), numbers as float64."""
-    _check_missing(file, target_name, raw_target)
-    numeric_target = _as_numbers(raw_target)
+    file = cells.file
+    cells.check_missing(target_name, raw_target)
+    numeric_target = cells.numbers(target_name, raw_target, categories is not None and target_name in categories)
     if numeric_target is None:
         if task == "regression":
             raise MathflowError(f"csv {file}: target {target_name!r} holds text, so it cannot be a regression target")
@@ -191,21 +280,6 @@ def _require_column(file: Path, name: str, header: list[str], what: str) -> None
         raise MathflowError(f"csv {file}: no {what} {name!r}", suggestion=hint)
 
 
-def _check_missing(file: Path, column: str, values: list[str]) -> None:
-    """Raise on the first empty or NA-like value of ``column``, naming its line."""
-    for i, v in enumerate(values):
-        if v.lower() in _MISSING:
-            raise MathflowError(f"csv {file}: missing value in column {column!r} on line {i + 2}")
-
-
-def _as_numbers(values: list[str]) -> np.ndarray | None:
-    """The values as float64 when every one parses as a number, else ``None``."""
-    try:
-        return np.array([float(v) for v in values], dtype=np.float64)
-    except ValueError:
-        return None
-
-
 def _categories(file: Path, column: str, values: list[str], fixed: Mapping[str, Sequence[str]] | None) -> list[str]:
     """The categories of ``column``: the fixed ones (every value must be among them) or the sorted values."""
     if fixed is None or column not in fixed:
@@ -220,6 +294,26 @@ def _categories(file: Path, column: str, values: list[str], fixed: Mapping[str, 
 # --------------------------------------------------------------------------- NPZ / NPY
 
 
+def check_finite(array: np.ndarray, where: str) -> None:
+    """Raise, naming the row and column (or the index) of the first NaN or infinity in ``array``
+    and how many there are, when a numeric ``array`` holds one; ``where`` starts the message."""
+    if array.dtype.kind not in "fc":
+        return
+    finite = np.isfinite(array)
+    if finite.all():
+        return
+    index = np.unravel_index(int(np.argmin(finite.reshape(-1))), array.shape)
+    if array.ndim == 1:
+        at = f"row {index[0]} (from 0)"
+    elif array.ndim == 2:
+        at = f"row {index[0]}, column {index[1]} (from 0)"
+    else:
+        at = f"row {index[0]}, index {list(map(int, index[1:]))} (from 0)"
+    count = int(finite.size - np.count_nonzero(finite))
+    more = f" ({count} non-finite values in all)" if count > 1 else ""
+    raise MathflowError(f"{where}: {at}: {array[index]} is not a finite number{more}", suggestion=NONFINITE_HINT)
+
+
 def read_npz(
     path: PathLike,
     *,
@@ -228,6 +322,7 @@ def read_npz(
     base_dir: PathLike | None = None,
     task: str | None = None,
     class_names: Sequence[str] | None = None,
+    allow_nonfinite: bool = False,
 ) -> Dataset:
     """A data set from the arrays ``x_key`` and ``y_key`` of an ``.npz`` archive."""
     file = resolve_path(path, base_dir)
@@ -243,6 +338,9 @@ def read_npz(
                     f"npz {file}: no array {key!r} (for {role}); the archive holds: {', '.join(keys) or 'nothing'}"
                 )
         x, y = archive[x_key], archive[y_key]
+    if not allow_nonfinite:
+        check_finite(x, f"npz {file}: array {x_key!r}")
+        check_finite(y, f"npz {file}: array {y_key!r}")
     return dataset_from_arrays(
         x, y, task=task, name=file.stem, description=f"NPZ archive {file.name}", class_names=class_names
     )
@@ -255,6 +353,7 @@ def read_npy_pair(
     base_dir: PathLike | None = None,
     task: str | None = None,
     class_names: Sequence[str] | None = None,
+    allow_nonfinite: bool = False,
 ) -> Dataset:
     """A data set from two ``.npy`` files: inputs and targets."""
     x_file = resolve_path(x_path, base_dir)
@@ -265,6 +364,8 @@ def read_npy_pair(
             arrays.append(np.load(file, allow_pickle=False))
         except (OSError, ValueError) as exc:
             raise MathflowError(f"npy {file}: cannot be read as a NumPy array ({exc})") from None
+        if not allow_nonfinite:
+            check_finite(arrays[-1], f"npy {file}")
     return dataset_from_arrays(
         arrays[0],
         arrays[1],
@@ -364,6 +465,7 @@ def read_idx_pair(
     """
     x = read_idx(images, base_dir=base_dir)
     y = read_idx(labels, base_dir=base_dir)
+    check_finite(x, f"idx {images}")
     if y.ndim != 1:
         raise MathflowError(f"idx {labels}: labels must be one-dimensional, got shape {tuple(y.shape)}")
     if x.ndim < 2 or len(x) != len(y):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -22,7 +23,7 @@ from pydantic import Field
 from mathflow.data.dataset import Dataset, dataset_from_arrays
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
-from mathflow.schema.base import Component
+from mathflow.schema.base import Component, Flag
 from mathflow.schema.types import NonNegativeFloat, PositiveInt, ShapeList, Task
 
 DATASETS: Registry[type[DataSource]] = Registry("dataset", discover=("mathflow.data",))
@@ -193,6 +194,52 @@ def describe_sources() -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- built-in (scikit-learn)
 
 
+def _read_sklearn(loader: str) -> dict[str, Any]:
+    """The table of ``sklearn.datasets.<loader>()``: data, target, feature and target names (as text)."""
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, loader)()
+    table: dict[str, Any] = {"data": np.asarray(bunch.data), "target": np.asarray(bunch.target)}
+    for key in ("feature_names", "target_names"):
+        names = getattr(bunch, key, None)
+        if names is not None:
+            table[key] = [str(n) for n in names]
+    return table
+
+
+def _sklearn_table(loader: str) -> dict[str, Any]:
+    """:func:`_read_sklearn`, kept in the per-user cache (:mod:`mathflow.cache`) per scikit-learn
+    version as an ``.npz`` of the same arrays: importing scikit-learn takes longer than most runs
+    on these tables."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mathflow.cache import cached_file
+
+    try:
+        name = f"datasets/sklearn-{version('scikit-learn')}-{loader}.npz"
+    except PackageNotFoundError:
+        return _read_sklearn(loader)
+    read: dict[str, Any] = {}
+
+    def write(path: Path) -> None:
+        read.update(_read_sklearn(loader))
+        with open(path, "wb") as handle:
+            np.savez(handle, **{k: np.asarray(v) for k, v in read.items()})
+
+    path = cached_file(name, write)
+    if read or path is None:
+        return read or _read_sklearn(loader)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            table = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError):  # a damaged entry: read the data set itself
+        return _read_sklearn(loader)
+    for key in ("feature_names", "target_names"):
+        if key in table:
+            table[key] = [str(n) for n in table[key]]
+    return table
+
+
 class _SklearnSource(DataSource):
     loader: ClassVar[str] = ""
     task: ClassVar[str] = "classification"
@@ -205,26 +252,23 @@ class _SklearnSource(DataSource):
         return self.sample_shape, self.task, self.num_classes, target
 
     def build(self, rng: np.random.Generator, base_dir: Any, **params: Any) -> Dataset:
-        import sklearn.datasets
-
-        bunch = getattr(sklearn.datasets, self.loader)()
-        names = getattr(bunch, "feature_names", None)
-        features = [str(n) for n in names] if names is not None else None
+        table = _sklearn_table(self.loader)
+        features = table.get("feature_names")
         if self.task == "regression":
             return dataset_from_arrays(
-                bunch.data,
-                bunch.target,
+                table["data"],
+                table["target"],
                 task="regression",
                 name=self.registry_name,
                 description=self.description,
                 feature_names=features,
             )
-        labels = np.asarray(bunch.target, dtype=np.int64)
-        targets = getattr(bunch, "target_names", None)
+        labels = np.asarray(table["target"], dtype=np.int64)
+        targets = table.get("target_names")
         count = int(labels.max()) + 1
-        class_names = [str(t) for t in targets] if targets is not None else [str(c) for c in range(count)]
+        class_names = list(targets) if targets is not None else [str(c) for c in range(count)]
         return Dataset(
-            np.asarray(bunch.data, dtype=np.float32),
+            np.asarray(table["data"], dtype=np.float32),
             labels,
             "classification",
             count,
@@ -587,6 +631,9 @@ class CsvConfig(SourceConfig):
     features: list[str] | None = None
     class_names: list[str] | None = None
     categories: dict[str, list[Any]] | None = None
+    allow_nonfinite: Flag | None = Field(
+        None, description="let NaN and infinities in the file through (default: refused at load, naming row and column)"
+    )
 
 
 @DATASETS.register
@@ -611,6 +658,9 @@ class NpzConfig(SourceConfig):
     y_key: str = "y"
     task: Task | None = None
     class_names: list[str] | None = None
+    allow_nonfinite: Flag | None = Field(
+        None, description="let NaN and infinities in the file through (default: refused at load, naming row and column)"
+    )
 
 
 @DATASETS.register
@@ -634,6 +684,9 @@ class NpyConfig(SourceConfig):
     y: str
     task: Task | None = None
     class_names: list[str] | None = None
+    allow_nonfinite: Flag | None = Field(
+        None, description="let NaN and infinities in the file through (default: refused at load, naming row and column)"
+    )
 
 
 @DATASETS.register

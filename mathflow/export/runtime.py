@@ -20,6 +20,18 @@ axis 0, NumPy broadcasting for binary ops, attributes named as in ONNX); :data:`
 output column, the class is 1 above ``"threshold"``, default 0) or ``proba`` (class probabilities:
 the result as it is when ``"expects"`` is ``probabilities``, else its softmax, or its sigmoid for one
 column; one column p gives the two columns [1 − p, p]).
+
+A model trained on a CSV file also records the file's raw feature columns, ``"columns"``: a list of
+``{"name", "kind": "number" | "onehot" | "ordinal", "categories"?}`` in training order, and its
+``"target"`` column. Such a model takes rows in the file's own form (a DataFrame, a mapping of
+columns, a list of records, or rows of the raw columns in order; the target column may be present
+and is ignored) and encodes them as the training data was (one 0/1 column per category, or the
+category's index), before the program; numeric arrays as wide as the program input are taken as
+already encoded.
+
+``predict`` takes the MLflow params :data:`PARAMS`: ``proba`` (class probabilities, a DataFrame
+whose columns are the classes) and ``allow_nonfinite`` (NaN/±inf inputs reach the model instead
+of being refused with their row and column).
 """
 
 from __future__ import annotations
@@ -38,6 +50,9 @@ MODEL_FORMAT = "mathflow-numpy/2"
 WEIGHTS_FILE = "weights.npz"
 MODEL_FILE = "model.json"
 INPUT_NAME = "input"
+
+PARAMS: dict[str, bool] = {"proba": False, "allow_nonfinite": False}
+"""The params the model's ``predict`` takes (MLflow params), with their defaults."""
 
 OpFn = Callable[[list[np.ndarray], dict[str, Any]], np.ndarray]
 
@@ -645,12 +660,267 @@ def postprocess(description: Mapping[str, Any], y: np.ndarray) -> np.ndarray:
     raise ProgramError(f"unknown output mode {mode!r} (use identity, softmax, sigmoid, argmax or proba)")
 
 
-def predict_array(description: Mapping[str, Any], constants: Mapping[str, np.ndarray], model_input: Any) -> np.ndarray:
-    """as_input_array → per-sample shape → run_program → postprocess: what the logged model's predict returns."""
+def is_classifier(description: Mapping[str, Any]) -> bool:
+    """Whether the model returns class labels (so that it can give class probabilities)."""
+    return str(description.get("output") or "identity").lower() in ("argmax", "labels", "classes", "proba")
+
+
+def class_columns(description: Mapping[str, Any], count: int) -> list[str]:
+    """Names of ``count`` probability columns: the classes, else their indices."""
+    classes = description.get("classes") or []
+    return [str(c) for c in classes] if len(classes) == count else [str(i) for i in range(count)]
+
+
+def model_input_array(description: Mapping[str, Any], model_input: Any, allow_nonfinite: bool = False) -> np.ndarray:
+    """The program's input batch for ``model_input``: raw columns encoded (a model with ``"columns"``),
+    arrays cast to the program dtype and fitted to its per-sample shape; NaN/±inf refused with their
+    row and column unless ``allow_nonfinite``."""
     program = description["program"]
-    x = as_input_array(model_input, np.dtype(program.get("dtype", "float32")))
-    x = _fit_sample_shape(x, program.get("input_shape"))
-    return postprocess(description, run_program(program, constants, x))
+    dtype = np.dtype(program.get("dtype", "float32"))
+    if description.get("columns"):
+        x = _columns_input(description, model_input, allow_nonfinite)
+        names = encoded_names(description["columns"])
+    else:
+        x = _fit_sample_shape(as_input_array(model_input, dtype), program.get("input_shape"))
+        names = None
+    if not allow_nonfinite:
+        _refuse_nonfinite_array(x, names)
+    return x.astype(dtype, copy=False)
+
+
+def predict_array(
+    description: Mapping[str, Any],
+    constants: Mapping[str, np.ndarray],
+    model_input: Any,
+    params: Mapping[str, Any] | None = None,
+) -> np.ndarray:
+    """model_input_array → run_program → postprocess: what the logged model's predict returns
+    (class probabilities (batch, classes) with the param ``proba``)."""
+    options = read_params(params)
+    x = model_input_array(description, model_input, options["allow_nonfinite"])
+    y = run_program(description["program"], constants, x)
+    if options["proba"]:
+        if not is_classifier(description):
+            raise ProgramError("proba needs a classifier; this model outputs values (leave proba out)")
+        return probabilities(description, y)
+    return postprocess(description, y)
+
+
+# --------------------------------------------------------------------------------------------------
+# params, raw columns and non-finite values
+# --------------------------------------------------------------------------------------------------
+NONFINITE_HINT = (
+    "the model takes finite numbers (let NaN/inf through with --allow-nonfinite, or the param allow_nonfinite=true)"
+)
+
+
+def read_params(params: Mapping[str, Any] | None) -> dict[str, bool]:
+    """:data:`PARAMS` with the given values (true/false, or that text) in place of the defaults."""
+    options = dict(PARAMS)
+    for key, value in (params or {}).items():
+        if key not in options:
+            raise ProgramError(f"unknown param {key!r} (known: {', '.join(PARAMS)})")
+        text = str(value).strip().lower() if isinstance(value, str) else None
+        if isinstance(value, (bool, np.bool_)):
+            options[key] = bool(value)
+        elif text in ("true", "false"):
+            options[key] = text == "true"
+        else:
+            raise ProgramError(f"param {key!r} must be true or false, got {value!r}")
+    return options
+
+
+def column_names(description: Mapping[str, Any]) -> list[str]:
+    """The raw feature columns a model trained on a CSV file takes, in training order ([] for others)."""
+    return [str(c["name"]) for c in description.get("columns") or []]
+
+
+def encoded_names(columns: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The program's input features: a number or ordinal column as itself, a one-hot column as
+    ``name=category`` for each of its categories."""
+    names: list[str] = []
+    for column in columns:
+        if column["kind"] == "onehot":
+            names += [f"{column['name']}={c}" for c in column["categories"]]
+        else:
+            names.append(str(column["name"]))
+    return names
+
+
+def _columns_input(description: Mapping[str, Any], model_input: Any, allow_nonfinite: bool) -> np.ndarray:
+    """The encoded batch of a model with raw ``"columns"``: a table by column name, rows of the raw
+    columns in order, or numeric rows already as wide as the encoding."""
+    columns = description["columns"]
+    names = column_names(description)
+    table = _as_table(model_input, names)
+    if table is not None:
+        return encode_columns(description, table, allow_nonfinite)
+    if isinstance(model_input, Mapping):
+        model_input = next(iter(model_input.values()))
+    x = np.asarray(model_input.to_numpy() if hasattr(model_input, "to_numpy") else model_input)
+    x = x[None] if x.ndim == 1 else x
+    width = len(encoded_names(columns))
+    if x.ndim == 2 and x.dtype.kind in "biuf" and x.shape[1] == width:
+        return x.astype(np.float64)
+    if x.ndim == 2 and x.shape[1] == len(names):
+        return encode_columns(description, {n: x[:, j] for j, n in enumerate(names)}, allow_nonfinite)
+    got = f"rows of {x.shape[1]} values" if x.ndim == 2 else f"an array of shape {x.shape}"
+    also = f", or {width} encoded features" if width != len(names) else ""
+    raise ProgramError(
+        f"the input has {got}; the model takes {len(names)} columns ({', '.join(names)}): a table with "
+        f"those names or rows in that order{also}"
+    )
+
+
+def _as_table(model_input: Any, names: Sequence[str]) -> dict[str, Any] | None:
+    """The input's columns by name when it is a table (a DataFrame with named columns, a mapping of
+    columns, a list of records); None for an array."""
+    if hasattr(model_input, "columns") and hasattr(model_input, "to_numpy"):  # pandas DataFrame
+        labels = list(model_input.columns)
+        if labels and all(isinstance(c, str) for c in labels):
+            return {c: model_input[c].to_numpy() for c in labels}
+        return None
+    if isinstance(model_input, Mapping):
+        if len(model_input) == 1 and not set(model_input) & set(names):
+            return None  # one named tensor
+        return {str(k): v for k, v in model_input.items()}
+    if isinstance(model_input, (list, tuple)) and model_input and all(isinstance(r, Mapping) for r in model_input):
+        keys = dict.fromkeys(k for record in model_input for k in record)
+        return {str(k): [record.get(k) for record in model_input] for k in keys}
+    return None
+
+
+def encode_columns(
+    description: Mapping[str, Any], table: Mapping[str, Any], allow_nonfinite: bool = False
+) -> np.ndarray:
+    """The raw columns of ``table`` encoded as the training data was, (n, encoded width) float64:
+    a number column as it is, a one-hot column as one 0/1 column per category, an ordinal column as
+    the category's index. Other columns (the target among them) are ignored."""
+    columns = description["columns"]
+    names = column_names(description)
+    missing = [n for n in names if n not in table]
+    if missing:
+        target = description.get("target")
+        also = f" (the target {target!r} may be there too; it is ignored)" if target else ""
+        given = ", ".join(map(str, list(table)[:20])) or "none"
+        raise ProgramError(
+            f"the input has no column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}; the model "
+            f"takes the columns {', '.join(names)}{also}; the input's columns: {given}"
+        )
+    cells = {n: _cells(n, table[n]) for n in names}
+    lengths = {n: len(v) for n, v in cells.items()}
+    if len(set(lengths.values())) > 1:
+        raise ProgramError(f"the input's columns differ in length: {lengths}")
+    return np.concatenate([_encode_column(c, cells[c["name"]], allow_nonfinite) for c in columns], axis=1)
+
+
+def decode_columns(description: Mapping[str, Any], x: np.ndarray) -> dict[str, list[Any]]:
+    """Encoded rows back in the raw columns' form (numbers, category texts): the inverse of
+    :func:`encode_columns`, used for the logged input example."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    table: dict[str, list[Any]] = {}
+    start = 0
+    for column in description["columns"]:
+        kind, categories = column["kind"], column.get("categories") or []
+        width = len(categories) if kind == "onehot" else 1
+        block = x[:, start : start + width]
+        start += width
+        if kind == "number":
+            table[column["name"]] = block[:, 0].tolist()
+        else:
+            codes = block.argmax(axis=1) if kind == "onehot" else np.clip(np.rint(block[:, 0]), 0, len(categories) - 1)
+            table[column["name"]] = [str(categories[int(i)]) for i in codes]
+    return table
+
+
+def _cells(name: str, values: Any) -> np.ndarray:
+    """A column's values as a 1-D object array (one value is one row)."""
+    values = values.to_numpy() if hasattr(values, "to_numpy") else values
+    cells = np.asarray(values, dtype=object)
+    if cells.ndim == 0:
+        cells = cells.reshape(1)
+    if cells.ndim != 1:
+        raise ProgramError(f"column {name!r} must hold one value per row, got shape {cells.shape}")
+    return cells
+
+
+def _encode_column(column: Mapping[str, Any], cells: np.ndarray, allow_nonfinite: bool) -> np.ndarray:
+    """One raw column as its encoded block (n, width)."""
+    name, kind = str(column["name"]), column["kind"]
+    if kind == "number":
+        values = _numbers(name, cells)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size and not allow_nonfinite:
+            raise ProgramError(f"column {name!r} row {bad[0] + 1} holds {values[bad[0]]}; {NONFINITE_HINT}")
+        return values[:, None]
+    categories = [str(c) for c in column.get("categories") or []]
+    codes = _codes(name, categories, cells)
+    if kind == "ordinal":
+        return codes.astype(np.float64)[:, None]
+    if kind == "onehot":
+        return np.eye(len(categories), dtype=np.float64)[codes]
+    raise ProgramError(f"column {name!r}: unknown encoding {kind!r} (number, onehot or ordinal)")
+
+
+def _numbers(name: str, cells: np.ndarray) -> np.ndarray:
+    """The cells of a number column as float64; an empty or non-numeric cell is reported with its row."""
+    for row, cell in enumerate(cells, 1):
+        if cell is None or (isinstance(cell, str) and not cell.strip()):
+            raise ProgramError(f"column {name!r} row {row} is empty; the model takes a number there")
+    try:
+        return cells.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
+    for row, cell in enumerate(cells, 1):
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            raise ProgramError(f"column {name!r} row {row}: {cell!r} is not a number") from None
+    raise ProgramError(f"column {name!r} does not hold numbers")
+
+
+def _category_text(cell: Any) -> str | None:
+    """A categorical cell as the text the training file held (a whole float as an integer); None if empty."""
+    if isinstance(cell, np.generic):
+        cell = cell.item()
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return None
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    text = str(cell).strip()
+    return text or None
+
+
+def _codes(name: str, categories: list[str], cells: np.ndarray) -> np.ndarray:
+    """Each cell's index among ``categories``; an empty cell or an unseen category is reported with its row."""
+    index = {c: i for i, c in enumerate(categories)}
+    codes = np.empty(len(cells), dtype=np.int64)
+    for row, cell in enumerate(cells):
+        text = _category_text(cell)
+        if text is None:
+            raise ProgramError(f"column {name!r} row {row + 1} is empty; the model takes one of {categories}")
+        if text not in index:
+            raise ProgramError(
+                f"column {name!r} row {row + 1}: unseen category {text!r}; the model knows {', '.join(categories)}"
+            )
+        codes[row] = index[text]
+    return codes
+
+
+def _refuse_nonfinite_array(x: np.ndarray, names: Sequence[str] | None = None) -> None:
+    """Raise, naming the row and column of the first one, when the float batch ``x`` holds NaN or ±inf."""
+    if x.dtype.kind != "f" or x.size == 0:
+        return
+    flat = x.reshape(len(x), -1)
+    bad = np.argwhere(~np.isfinite(flat))
+    if not len(bad):
+        return
+    row, col = (int(i) for i in bad[0])
+    if x.ndim == 2:
+        where = f"column {col + 1}" + (f" ({names[col]})" if names and len(names) == flat.shape[1] else "")
+    else:
+        where = f"position {tuple(int(i) for i in np.unravel_index(col, x.shape[1:]))}"
+    raise ProgramError(f"the input holds {flat[row, col]} at row {row + 1}, {where}; {NONFINITE_HINT}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -719,7 +989,8 @@ if __name__ != "mathflow.export.runtime":
     from mlflow.models import set_model
 
     class MathflowNumpyModel(mlflow.pyfunc.PythonModel):
-        """``predict(x)`` = postprocess(run_program(x)) in NumPy, from ``weights.npz`` / ``model.json``."""
+        """``predict(x)`` = postprocess(run_program(x)) in NumPy, from ``weights.npz`` / ``model.json``;
+        ``predict(x, params={"proba": True})`` a DataFrame of class probabilities, one column per class."""
 
         def __init__(self) -> None:
             self.description: dict[str, Any] | None = None
@@ -728,10 +999,15 @@ if __name__ != "mathflow.export.runtime":
         def load_context(self, context: Any) -> None:
             self.description, self.constants = load_artifacts(context.artifacts)
 
-        def predict(self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None) -> np.ndarray:
+        def predict(self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None) -> Any:
             # The np.ndarray hint tells MLflow to take the input schema from the input example.
             if self.description is None or self.constants is None:
                 raise ProgramError("the model was used before its artifacts were loaded")
-            return predict_array(self.description, self.constants, model_input)
+            result = predict_array(self.description, self.constants, model_input, params)
+            if not read_params(params)["proba"]:
+                return result
+            import pandas
+
+            return pandas.DataFrame(result, columns=class_columns(self.description, result.shape[1]))
 
     set_model(MathflowNumpyModel())

@@ -2,7 +2,16 @@
 
 Without constraints and with an optimizer (``gd``, ``momentum``, ``adam``, ...) from
 :data:`mathflow.optim.OPTIMIZERS`, the variables are parameters updated in place until
-``steps`` updates or until the gradient norm falls to ``tolerance``; maximising descends −f.
+``steps`` updates or until ‖∇f(xₖ)‖ ≤ ``tolerance``·‖∇f(x₀)‖; maximising descends −f.
+
+The stopping test is relative, so multiplying f by any c > 0 stops at the same iterate (with
+the learning rate divided by c for plain gradient descent; Newton's iterates do not depend on c).
+Newton's method stops when both parts of ∇_z L are small against their own scale:
+
+    ‖∇ₓL(xₖ, λₖ)‖ ≤ tol · max(‖∇f(x₀)‖, ‖∇f(xₖ)‖)      (stationarity, in the units of f)
+    ‖g(xₖ)‖       ≤ tol · max(‖g(x₀)‖, ‖J(xₖ)‖_F ‖xₖ‖)  (feasibility, in the units of the constraints)
+
+and reports the larger ratio as ``relative_residual`` (``residual`` is ‖∇_z L‖ itself).
 
 With ``method: lagrange`` (or ``newton``) the unknowns are z = (x, λ) and the Lagrangian is
 
@@ -107,6 +116,7 @@ def run_optimizer(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
     converged = False
     diverged = False
     grad_norm = math.inf
+    initial_norm: float | None = None
     while True:
         for p in params.values():
             p.grad = None
@@ -121,12 +131,13 @@ def run_optimizer(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
                 (value.reshape(()) * sign if value.shape != () else value * sign).backward()
                 grads = [p.grad.numpy() if p.grad is not None else np.zeros(p.shape) for p in params.values()]
         grad_norm = float(math.sqrt(sum(float(np.sum(g * g)) for g in grads)))
+        initial_norm = grad_norm if initial_norm is None else initial_norm
         point = variables.flat({n: p.numpy() for n, p in params.items()})
         trace.record(variables, point, f, {"grad_norm": grad_norm})
         if not (math.isfinite(f) and math.isfinite(grad_norm)):
             diverged = True
             break
-        if grad_norm <= spec.tolerance:
+        if grad_norm <= spec.tolerance * initial_norm:
             converged = True
             break
         if step == spec.steps:
@@ -134,7 +145,12 @@ def run_optimizer(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
         optimizer.step()
         step += 1
     result = _result(name, spec, variables, trace, step, converged)
-    result.update(diverged=diverged, gradient_norm=grad_norm)
+    result.update(
+        diverged=diverged,
+        gradient_norm=grad_norm,
+        initial_gradient_norm=initial_norm,
+        stopping_rule="gradient_norm <= tolerance * initial_gradient_norm",
+    )
     return result, trace
 
 
@@ -262,6 +278,8 @@ class _NewtonState:
     step: int = 0
     converged: bool = False
     residual: float = math.inf
+    relative_residual: float = math.inf
+    initial_scales: tuple[float, float] | None = None
     penalty: float = 0.0
     backtracks: int = 0
     shifts: int = 0
@@ -286,7 +304,8 @@ def _newton_iterate(system: _LagrangeSystem, spec: OptimizeSpec) -> _NewtonState
         state.hessian = system.hessian_at(state.z)
         if not math.isfinite(state.residual):
             break
-        if state.residual <= spec.tolerance:
+        state.relative_residual = _relative_residual(state, grad, n)
+        if state.relative_residual <= spec.tolerance:
             state.converged = True
             break
         if state.step == spec.steps:
@@ -294,6 +313,27 @@ def _newton_iterate(system: _LagrangeSystem, spec: OptimizeSpec) -> _NewtonState
         state.z = _globalised_step(system, state, grad, sign)
         state.step += 1
     return state
+
+
+def _ratio(value: float, scale: float) -> float:
+    """value / scale, with 0 / 0 = 0 (an exactly zero quantity of zero scale is met)."""
+    if value == 0.0:
+        return 0.0
+    return value / scale if scale > 0.0 else math.inf
+
+
+def _relative_residual(state: _NewtonState, grad: np.ndarray, n: int) -> float:
+    """max(‖∇ₓL‖ / max(‖∇f(x₀)‖, ‖∇f(x)‖), ‖g‖ / max(‖g(x₀)‖, ‖J‖_F‖x‖)): the stopping test's
+    measure, unchanged when f (or the constraints) are multiplied by a constant."""
+    jac = state.hessian[n:, :n]
+    grad_x, g = grad[:n], grad[n:]
+    grad_f = grad_x - jac.T @ state.z[n:]
+    f_norm, g_norm = float(np.linalg.norm(grad_f)), float(np.linalg.norm(g))
+    if state.initial_scales is None:
+        state.initial_scales = (f_norm, g_norm)
+    f_scale = max(state.initial_scales[0], f_norm)
+    g_scale = max(state.initial_scales[1], float(np.linalg.norm(jac)) * float(np.linalg.norm(state.z[:n])))
+    return max(_ratio(float(np.linalg.norm(grad_x)), f_scale), _ratio(g_norm, g_scale))
 
 
 def _record_newton_point(system: _LagrangeSystem, state: _NewtonState) -> None:
@@ -396,9 +436,10 @@ def _globalised_step(system: _LagrangeSystem, state: _NewtonState, grad: np.ndar
 
 def _require_stationary(spec: OptimizeSpec, state: _NewtonState) -> None:
     """Raise when the iteration stopped far from a stationary point."""
-    if not state.converged and state.residual > max(spec.tolerance, 1e-6) * 1e3:
+    if not state.converged and not state.relative_residual <= max(spec.tolerance, 1e-6) * 1e3:
         raise MathflowError(
-            f"Newton's method did not reach a stationary point in {spec.steps} steps (residual {state.residual:.3g})",
+            f"Newton's method did not reach a stationary point in {spec.steps} steps "
+            f"(residual {state.residual:.3g}, relative {state.relative_residual:.3g})",
             suggestion="try another starting point in 'variables' or more 'steps'",
         )
 
@@ -412,6 +453,8 @@ def _newton_result(spec: OptimizeSpec, system: _LagrangeSystem, state: _NewtonSt
         hessian_shifts=state.shifts,
         backtracks=state.backtracks,
         residual=state.residual,
+        relative_residual=state.relative_residual,
+        stopping_rule="relative_residual <= tolerance (see the optimize kind's documentation)",
         stationary_point=kind,
         curvature=curvature,
         curvature_tolerance=curvature_tol,

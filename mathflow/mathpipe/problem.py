@@ -296,9 +296,12 @@ def _check_values(problem: MathProblem, issues: IssueList) -> None:
             checks.append((("subject_to", index), constraint, "constraint"))
     else:
         checks = [(("function",), problem.objective, "function")] if problem.objective is not None else []
+    import numpy as np
+
     for path, expr, role in checks:
         try:
-            value = expr.evaluate(env)
+            with np.errstate(all="ignore"):  # a value outside the domain is reported when run
+                value = expr.evaluate(env)
         except ExprError as exc:
             issues.issues.append(expression_issue(document, path, exc))
             continue

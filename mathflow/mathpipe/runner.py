@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mathflow.config import dump
+from mathflow.errors import MathflowError
 from mathflow.mathpipe.problem import MathProblem, load_problem, read_kind
 from mathflow.schema.math_pipeline import KINDS, AnalyzeSpec, OptimizeSpec
 
@@ -81,20 +82,131 @@ def summary(problem: MathProblem) -> str:
 
 def validate_math(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> str:
     """The validated pipeline described in words; raises ConfigError listing every located issue."""
-    return summary(load_problem(path, overrides))
+    problem = load_problem(path, overrides)
+    check_optimizer(problem)
+    return summary(problem)
+
+
+def check_optimizer(problem: MathProblem) -> None:
+    """Build the pipeline's optimizer once on a dummy parameter, so that a combination of options it
+    refuses (e.g. ``nesterov`` without ``momentum``) is reported at the optimizer entry's line."""
+    spec = problem.spec
+    if not isinstance(spec, OptimizeSpec) or spec.solver is None or spec.method_name in ("lagrange", "newton"):
+        return
+    import numpy as np
+
+    from mathflow.autodiff.tensor import Tensor
+    from mathflow.config.located import located_at
+    from mathflow.optim import OPTIMIZERS
+
+    key = "optimizer" if "optimizer" in problem.document.data else "method"
+    cls = OPTIMIZERS.get(spec.method_name)
+    with located_at(problem.document, (key,), getattr(cls, "registry_name", None)):
+        cls([Tensor(np.zeros(1), requires_grad=True)], **spec.solver.model_dump(exclude={"type"}))
 
 
 def compute(problem: MathProblem) -> tuple[dict[str, Any], list[dict[str, float]], dict[str, Any]]:
-    """(result, per-step metrics, figures) of a loaded problem, without tracking."""
-    if problem.kind == "optimize":
-        from mathflow.mathpipe.optimize import figures, solve
+    """(result, per-step metrics, figures) of a loaded problem, without tracking.
 
-        result, trace = solve(problem)
-        return result, trace.metrics, figures(problem, trace)
-    from mathflow.mathpipe.analyze import analyze
+    A function analysed at a point where its value is not finite raises (located at ``at``) instead
+    of reporting a gradient and a verdict; a diverged optimisation is reported by :func:`require_finite`.
+    """
+    import numpy as np
 
-    result, figs = analyze(problem)
+    with np.errstate(all="ignore"):
+        if problem.kind == "optimize":
+            from mathflow.mathpipe.optimize import figures, solve
+
+            _require_start(problem)
+            result, trace = solve(problem)
+            return result, trace.metrics, figures(problem, trace)
+        from mathflow.mathpipe.analyze import analyze
+
+        _require_defined(problem)
+        result, figs = analyze(problem)
     return result, [], figs
+
+
+def _point_text(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in values.items())
+
+
+def _value_at(problem: MathProblem, values: dict[str, Any]) -> float:
+    """The objective (or analysed function) at the point ``values``, as a float (nan when not real)."""
+    import numpy as np
+
+    from mathflow.autodiff.tensor import Tensor
+    from mathflow.mathpipe.variables import tensors
+
+    assert problem.objective is not None
+    value = problem.objective.evaluate(tensors(values))
+    array = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+    return float(array.reshape(-1)[0]) if np.isrealobj(array) and array.size == 1 else float("nan")
+
+
+def _require_defined(problem: MathProblem) -> None:
+    """Raise, located at ``at`` (or ``taylor.around``), when the analysed function is not finite there."""
+    import math
+
+    spec = problem.spec
+    if not isinstance(spec, AnalyzeSpec) or problem.objective is None:
+        return
+    points = [(("at",), spec.at)]
+    if spec.taylor is not None and spec.taylor.around is not None:
+        points.append((("taylor", "around"), spec.taylor.around))
+    for key, values in points:
+        if values is None:
+            continue
+        value = _value_at(problem, values)
+        if not math.isfinite(value):
+            raise MathflowError(
+                f"{problem.objective.text} is {value} at {_point_text(values)}: the function is not defined "
+                "(or not finite) there, so it has no gradient, Hessian or convexity verdict",
+                location=str(problem.document.locate(key)),
+                suggestion="choose a point inside the function's domain",
+            )
+
+
+def _require_start(problem: MathProblem) -> None:
+    """Raise, located at the objective, when it is not finite at the starting values (every method)."""
+    import math
+
+    spec = problem.spec
+    if isinstance(spec, OptimizeSpec) and problem.objective is not None:
+        value = _value_at(problem, spec.variables)
+        if not math.isfinite(value):
+            require_finite(problem, {"objective": value, "steps": 0})
+
+
+def require_finite(problem: MathProblem, result: dict[str, Any]) -> None:
+    """Raise, located at the objective, when an optimisation ended on a value that is not finite:
+    it started where the objective is undefined, or it diverged."""
+    import math
+
+    spec = problem.spec
+    if not isinstance(spec, OptimizeSpec):
+        return
+    objective = result.get("objective")
+    finite = isinstance(objective, (int, float)) and math.isfinite(objective)
+    if finite and not result.get("diverged"):
+        return
+    where = str(problem.document.locate((spec.goal,)))
+    steps = int(result.get("steps", 0))
+    if steps == 0:
+        raise MathflowError(
+            f"{spec.objective} is {objective} at the starting point {_point_text(spec.variables)}: the objective "
+            "is not defined (or not finite) there, so the optimisation cannot start",
+            location=where,
+            suggestion="choose starting values in 'variables' inside the objective's domain",
+        )
+    gradient = result.get("gradient_norm")
+    raise MathflowError(
+        f"the optimisation diverged at step {steps}: the objective reached {objective:.6g}"
+        + (f" and its gradient norm {gradient:.6g}" if isinstance(gradient, float) else "")
+        + "; the run is marked FAILED",
+        location=where,
+        suggestion="lower the learning rate, start elsewhere, or check that the objective is bounded",
+    )
 
 
 #: At most about this many steps of a run are logged as metric rows (evenly spread, last included).
@@ -162,6 +274,7 @@ def _run_math(
 
     with stop.interruptible():
         problem = load_problem(path, overrides)
+        check_optimizer(problem)
     spec = problem.spec
     data = problem.document.data
     resolved = dump(data)
@@ -186,6 +299,7 @@ def _run_math(
         for step in logged_steps(len(steps)):
             stop.check()
             run.log_metrics(steps[step], step=step)
+        require_finite(problem, result)
         final = _scalar_metrics(result)
         if final and not steps:
             run.log_metrics(final, step=0)

@@ -6,7 +6,8 @@ resumed run needs only its step number. ``schedule.apply(optimizer, step)`` sets
 
 What a step counts is the caller's choice: call ``apply`` once per epoch to schedule by
 epochs, or once per batch to schedule by batches (then express ``step_size``, ``t_max`` and
-``warmup_steps`` in batches). Steps start at 0, the first epoch or batch.
+``warmup_steps`` in batches). Steps start at 0, the first epoch or batch. A pipeline's
+``schedule`` counts epochs: ``mathflow run`` applies it once per epoch, at step t = epoch − 1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import math
 import numbers
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
@@ -36,7 +39,7 @@ class StepConfig(Component):
 
     example = {"step_size": 2}
     type: Literal["step"] = "step"
-    step_size: PositiveInt
+    step_size: PositiveInt = Field(description="steps between decays; in a pipeline a step is an epoch")
     gamma: PositiveFloat = 0.1
 
 
@@ -53,7 +56,7 @@ class CosineConfig(Component):
 
     example = {"t_max": 10}
     type: Literal["cosine"] = "cosine"
-    t_max: PositiveInt
+    t_max: PositiveInt = Field(description="steps from η₀ down to eta_min; in a pipeline a step is an epoch")
     eta_min: NonNegativeFloat = 0.0
 
 
@@ -62,7 +65,7 @@ class WarmupConfig(Component):
 
     example = {"warmup_steps": 2}
     type: Literal["warmup"] = "warmup"
-    warmup_steps: NonNegativeInt
+    warmup_steps: NonNegativeInt = Field(description="steps of linear warm-up; in a pipeline a step is an epoch")
     after: component_union("schedule", [ConstantConfig, StepConfig, ExponentialConfig, CosineConfig]) | None = None  # type: ignore[valid-type]
 
 
@@ -88,6 +91,19 @@ class Schedule:
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"{type(self).__name__}({body})"
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """A checkpoint of the schedule: its :meth:`config` (the rate is a pure function of the step,
+        which the caller keeps)."""
+        return {"config": self.config()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Check that a :meth:`state_dict` checkpoint was made with this same schedule (nothing else to
+        restore); a different one is a :class:`MathflowError`."""
+        saved = state.get("config")
+        if saved != self.config():
+            raise MathflowError(f"the checkpoint was made with the schedule {saved}, this one is {self.config()}")
 
     def _check_step(self, step: Any) -> int:
         t = _integer(step)

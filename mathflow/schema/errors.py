@@ -97,7 +97,7 @@ def model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
             models = [_unwrap(a) for a in args]
             tagged = [m for m in models if _is_model(m) and "type" in m.model_fields]
             if tagged and i < len(loc):
-                match = [m for m in tagged if m.model_fields["type"].default == loc[i]]
+                match = [m for m in tagged if loc[i] in typing.get_args(m.model_fields["type"].annotation)]
                 if not match:
                     return None
                 tp, i = match[0], i + 1

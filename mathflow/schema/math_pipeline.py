@@ -6,6 +6,7 @@ syntax and names are checked in :mod:`mathflow.mathpipe.checks`, where positions
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
@@ -47,6 +48,32 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     return None
 
 
+def _non_finite(value: Any, index: tuple[int, ...] = ()) -> tuple[tuple[int, ...], float] | None:
+    """The index and value of the first NaN or infinity in a number or nested list, None when all are finite."""
+    if _is_number(value):
+        return None if math.isfinite(value) else (index, value)
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _non_finite(item, (*index, i))
+            if found is not None:
+                return found
+    return None
+
+
+def _require_finite(value: Any) -> Any:
+    """``value`` when every number in it is finite; else a located error naming the entry."""
+    found = _non_finite(value)
+    if found is not None:
+        index, bad = found
+        entry = f"entry {list(index)} is" if index else "it is"
+        raise PydanticCustomError(
+            "finite_entries",
+            "must hold finite numbers only, but {entry} {got}",
+            {"entry": entry, "got": {math.inf: ".inf", -math.inf: "-.inf"}.get(bad, ".nan")},
+        )
+    return value
+
+
 def _array_value(value: Any) -> Any:
     if _shape_of(value) is None:
         raise PydanticCustomError(
@@ -54,7 +81,7 @@ def _array_value(value: Any) -> Any:
             "must be a number, a list of numbers or a rectangular nested list of numbers, got {got}",
             {"got": repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."},
         )
-    return value
+    return _require_finite(value)
 
 
 _NUMBER_SCHEMA: dict[str, Any] = {"type": "number"}
@@ -105,7 +132,7 @@ def _matrix(value: Any) -> Any:
             "must be a matrix written as a list of equal-length rows of numbers, got {got}",
             {"got": repr(value)},
         )
-    return value
+    return _require_finite(value)
 
 
 def _vector(value: Any) -> Any:
@@ -114,7 +141,7 @@ def _vector(value: Any) -> Any:
         raise PydanticCustomError(
             "vector_value", "must be a non-empty list of numbers, got {got}", {"got": repr(value)}
         )
-    return value
+    return _require_finite(value)
 
 
 Matrix = Annotated[
@@ -180,7 +207,9 @@ class OptimizeSpec(SpecModel):
     )
     steps: PositiveInt = 100
     tolerance: NonNegativeFloat = Field(
-        1e-8, description="stop when the gradient norm (or Newton residual) is below it"
+        1e-8,
+        description="relative stopping test: stop when |grad f| <= tolerance * |grad f at the start| "
+        "(Newton / Lagrange: the relative residual, see the optimize kind's docs)",
     )
     tracking: TrackingSection = Field(default_factory=lambda: TrackingSection(experiment="math"))
 

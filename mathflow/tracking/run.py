@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -295,7 +295,10 @@ class TrackedRun:
             else:
                 self.end("FAILED", reason=error_reason(exc))
         except Exception as end_exc:  # noqa: BLE001 - never hide the run's own exception
-            warnings.warn(f"could not record the end of MLflow run {self.run_id}: {end_exc}", stacklevel=2)
+            from mathflow.tracking.store import store_fault
+
+            if store_fault(end_exc) is None:  # a store fault is reported once, with the run's own error
+                warnings.warn(f"could not record the end of MLflow run {self.run_id}: {end_exc}", stacklevel=2)
         return False
 
     def _end_interrupted(self, exc: RunInterrupted) -> None:
@@ -367,12 +370,20 @@ class TrackedRun:
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log numeric ``metrics`` (nested mappings become dotted keys) at ``step`` (default 0)."""
+        self.log_metric_steps([(0 if step is None else step, metrics, time.time())])
+
+    def log_metric_steps(self, entries: Iterable[tuple[int, Mapping[str, Any], float]]) -> None:
+        """Log the metrics of several steps in one store write: ``(step, metrics, UNIX time when
+        measured)`` each, the metrics as in :meth:`log_metrics`."""
         from mlflow.entities import Metric
 
         self._check_open("log_metrics")
-        stamp = int(time.time() * 1000)
-        step = 0 if step is None else int(step)
-        rows = [Metric(clean_key(k), _metric_value(k, v), stamp, step) for k, v in flatten(metrics).items() if k != ""]
+        rows = [
+            Metric(clean_key(k), _metric_value(k, v), int(when * 1000), int(step))
+            for step, metrics, when in entries
+            for k, v in flatten(metrics).items()
+            if k != ""
+        ]
         for i in range(0, len(rows), _METRICS_PER_BATCH):
             self.client.log_batch(self.run_id, metrics=rows[i : i + _METRICS_PER_BATCH], synchronous=True)
         self.heartbeat()
@@ -521,17 +532,21 @@ class TrackedRun:
         if active is None or active.info.run_id != self.run_id:
             raise MathflowError(f"log_model: run {self.run_id} is not MLflow's active run (another run was started)")
         requirements = [f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"]
+        from mathflow.predictor import pyfunc_input
+
+        example, signature = pyfunc_input(description, example)  # raw rows for a CSV model; the params
         log_params = inspect.signature(mlflow.pyfunc.log_model).parameters
         where = {"name": name} if "name" in log_params else {"artifact_path": name}
         with tempfile.TemporaryDirectory(prefix="mathflow-model-") as tmp:
             files = runtime.write_artifacts(tmp, arrays, description)
-            with warnings.catch_warnings(), quiet_loggers("mlflow.pyfunc", "mlflow.models"):
+            with warnings.catch_warnings(), quiet_loggers("mlflow.pyfunc", "mlflow.models"), _pinned_to_running():
                 warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
                 warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow\..*")
                 self.model_info = mlflow.pyfunc.log_model(
                     python_model=runtime.__file__,
                     artifacts=files,
                     input_example=example,
+                    signature=signature,
                     pip_requirements=requirements,
                     registered_model_name=registered_model_name,
                     **where,
@@ -539,6 +554,42 @@ class TrackedRun:
         self.model_uri = f"runs:/{self.run_id}/{name}"
         self.set_tags({"mathflow.model_uri": self.model_uri})
         return self.model_uri
+
+
+@contextmanager
+def _pinned_to_running() -> Iterator[None]:
+    """MLflow's check that the installed packages satisfy a model's requirements (when it saves the
+    model and when it loads it to try the input example), made cheap for the block: a requirement the
+    installed distribution of that name satisfies passes at once; any other goes to MLflow's own
+    check, which first maps every installed distribution to its modules (seconds, more than the rest
+    of logging the model). The requirements :meth:`TrackedRun.log_model` passes pin the running
+    ``numpy`` and ``mlflow``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import mlflow.utils.requirements_utils as requirements_utils
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    name = "_check_requirement_satisfied"
+    original = getattr(requirements_utils, name, None)
+    if original is None:  # another MLflow version: leave it as it is
+        yield
+        return
+
+    def check(requirement: str) -> Any:
+        try:
+            parsed = Requirement(requirement)
+            installed = version(parsed.name)
+        except (InvalidRequirement, PackageNotFoundError):
+            return original(requirement)
+        if parsed.extras or parsed.marker or not parsed.specifier.contains(installed, prereleases=True):
+            return original(requirement)
+        return None
+
+    setattr(requirements_utils, name, check)
+    try:
+        yield
+    finally:
+        setattr(requirements_utils, name, original)
 
 
 def load_model(model_uri: str, tracking_uri: str | None = None) -> Any:

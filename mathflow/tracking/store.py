@@ -7,6 +7,7 @@ elsewhere (another SQLite file, an ``http(s)://`` tracking server, ...).
 A fresh SQLite store is initialised (tables and migrations) under an exclusive ``fcntl.flock`` on
 ``runs/.mlflow.lock``: two processes creating it at the same moment would otherwise corrupt it.
 Experiment creation takes the same lock, so get-or-create by name is race-free across processes.
+A new SQLite store starts as a copy of a cached empty one (:mod:`mathflow.tracking.store_template`).
 
 MLflow is imported inside the functions only: importing this module stays cheap.
 """
@@ -36,6 +37,9 @@ ARTIFACTS_DIR = "artifacts"
 LOCK_FILE = ".mlflow.lock"
 
 HEARTBEAT_TAG = "mathflow.heartbeat"
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+"""Tags of the experiments mathflow creates: MLflow 3's UI opens such an experiment in its model-training
+view (the runs table), not the GenAI view (traces)."""
 DEAD_AFTER = 120.0
 """A RUNNING run whose heartbeat is older than this many seconds counts as dead (``DEAD?``)."""
 
@@ -177,14 +181,143 @@ def ensure_store(uri: str) -> None:
     """Create the store behind ``uri`` if needed: for SQLite, the folder and the tables, under the file lock."""
     if uri in _READY:
         return
+    quiet_store_errors()
     db = sqlite_path(uri)
-    if db is not None:
+    if db is None:
+        check_server(uri)
+    elif check_sqlite_file(db, uri) and not writable_folder(db.resolve().parent):
+        pass  # an existing store on a read-only folder: read as it is, nothing to create or lock
+    else:
         from mlflow.tracking import MlflowClient
+
+        from mathflow.tracking.store_template import seed_store
 
         db.resolve().parent.mkdir(parents=True, exist_ok=True)
         with store_lock(uri), _quiet_migrations():
+            seed_store(db.resolve())  # a copy of an empty store instead of MLflow's migrations
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     _READY.add(uri)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: sqlite/OS error texts → what they mean for the store (checked in this order).
+_FAULTS = (
+    ("database or disk is full", "the disk is full"),
+    ("no space left on device", "the disk is full"),
+    ("file too large", "the file size limit was reached"),
+    ("readonly database", "the store is read-only"),
+    ("read-only file system", "the store is read-only"),
+    ("file is not a database", "the database file is corrupt (not a SQLite database)"),
+    ("database disk image is malformed", "the database file is corrupt"),
+    ("database is locked", "the database is locked by another process"),
+    ("disk i/o error", "a write to the disk failed (is it full?)"),
+    ("unable to open database file", "the database file cannot be opened"),
+    ("permission denied", "permission denied"),
+)
+_FAULT_ERRNOS = {
+    "ENOSPC": "the disk is full",
+    "EDQUOT": "the disk quota is exhausted",
+    "EFBIG": "the file size limit was reached",
+    "EROFS": "the store is read-only",
+}
+
+
+def check_sqlite_file(db: Path, uri: str) -> bool:
+    """Whether the SQLite store file ``db`` exists; raises, leaving it untouched, when it is a folder,
+    an empty file or not a SQLite database (MLflow would silently make a new store of an empty file)."""
+    path = db.expanduser()
+    if path.is_dir():
+        raise MathflowError(
+            f"tracking store {uri}: {path} is a folder, not a SQLite database file",
+            suggestion=f"use sqlite:///{(path / DB_FILE).as_posix()}, or the folder itself: --tracking-uri {path}",
+        )
+    if not path.exists():
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise MathflowError(f"tracking store {uri}: cannot read {path} ({exc.strerror or exc})") from None
+    if not head:
+        raise MathflowError(
+            f"tracking store {uri}: {path} is an empty file (0 bytes), not an MLflow store; it was left untouched",
+            suggestion="delete it to start a new store there, or point --tracking-uri at the right file",
+        )
+    if head != SQLITE_MAGIC:
+        raise MathflowError(
+            f"tracking store {uri}: {path} is not a SQLite database (corrupt, or another kind of file); "
+            "it was left untouched",
+            suggestion="restore it from a backup, or point --tracking-uri at another file",
+        )
+    return True
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (False on a read-only mount or without permission)."""
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+SERVER_TIMEOUT_S = 5.0
+"""How long :func:`check_server` waits for a tracking server to accept a connection."""
+
+
+def check_server(uri: str, timeout: float = SERVER_TIMEOUT_S) -> None:
+    """Raise at once when the ``http(s)://`` tracking server of ``uri`` does not accept connections
+    (MLflow itself would retry for minutes); other URIs pass."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    import socket
+
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except (OSError, ValueError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else getattr(exc, "strerror", None) or str(exc)
+        raise MathflowError(
+            f"tracking server {uri} cannot be reached ({reason})",
+            suggestion="start the server, or check --tracking-uri / MLFLOW_TRACKING_URI",
+        ) from None
+
+
+def quiet_store_errors() -> None:
+    """MLflow's database layer logs every SQL error with its traceback before raising it; the error
+    reaches the user once, as one line (:func:`store_fault`), so those logs are hidden (kept with
+    ``MATHFLOW_DEBUG``)."""
+    if not os.environ.get("MATHFLOW_DEBUG"):
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+
+def store_fault(exc: BaseException, uri: str | None = None) -> str | None:
+    """One line saying what went wrong with the store when ``exc`` (or an error it came from) is a
+    store fault: a full disk, a read-only or corrupt database, a lock; None for other errors."""
+    import errno
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    meaning = None
+    while current is not None and id(current) not in seen and meaning is None:
+        seen.add(id(current))
+        code = errno.errorcode.get(getattr(current, "errno", None) or -1, "")
+        meaning = _FAULT_ERRNOS.get(code)
+        text = str(current).lower()
+        meaning = meaning or next((m for needle, m in _FAULTS if needle in text), None)
+        current = current.__cause__ or current.__context__
+    if meaning is None:
+        return None
+    where = f"tracking store {uri}" if uri else "tracking store"
+    free_space = "free space, then 'mathflow runs --mark-dead' ends a run left RUNNING"
+    hint = {
+        "the disk is full": free_space,
+        "a write to the disk failed (is it full?)": free_space,
+        "the file size limit was reached": free_space,
+        "the store is read-only": "reading commands (runs, predict, ui) work; write runs to another --tracking-uri",
+        "the database is locked by another process": "wait for the other process, or use another --tracking-uri",
+    }.get(meaning, "check the store, or point --tracking-uri elsewhere")
+    return f"{where}: {meaning} ({hint})"
 
 
 def experiment_artifact_location(uri: str, name: str) -> str | None:
@@ -206,7 +339,8 @@ def get_or_create_experiment(uri: str, name: str) -> str:
         exp = mlf.get_experiment_by_name(name)
         if exp is None:
             try:
-                return str(mlf.create_experiment(name, artifact_location=experiment_artifact_location(uri, name)))
+                location = experiment_artifact_location(uri, name)
+                return str(mlf.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS))
             except MlflowException as exc:  # another process (of a remote server) won the race
                 if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                     raise
@@ -215,6 +349,9 @@ def get_or_create_experiment(uri: str, name: str) -> str:
                     raise
         if exp.lifecycle_stage == "deleted":
             mlf.restore_experiment(exp.experiment_id)
+        for key, value in EXPERIMENT_TAGS.items():  # an experiment made before mathflow tagged them
+            if key not in exp.tags:
+                mlf.set_experiment_tag(exp.experiment_id, key, value)
         return str(exp.experiment_id)
 
 

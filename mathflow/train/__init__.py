@@ -17,6 +17,7 @@ from mathflow.train.callbacks import (
     load_state,
     save_state,
 )
+from mathflow.train.checkpoint import Checkpoint
 from mathflow.train.history import History, Monitor, resolve_mode
 from mathflow.train.progress import (
     PlainProgress,
@@ -31,6 +32,7 @@ from mathflow.train.trainer import DivergenceError, Trainer, binary_threshold, c
 __all__ = [
     "Callback",
     "CallbackList",
+    "Checkpoint",
     "DivergenceError",
     "EarlyStopping",
     "History",

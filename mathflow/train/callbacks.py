@@ -226,6 +226,33 @@ class EarlyStopping(Callback):
             self.trainer.model.load_state_dict(self.best_state)
             history.restored_epoch = self.best_epoch
 
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Where early stopping stands (the best value, the epochs waited, the best weights)."""
+        return {
+            "monitor": self.monitor,
+            "best": None if self.tracker is None else self.tracker.best,
+            "wait": self.wait,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "best_state": None if self.best_state is None else dict(self.best_state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (after ``on_train_begin``, which resets the state)."""
+        if state.get("monitor") != self.monitor:
+            raise MathflowError(
+                f"early_stopping: the checkpoint monitors {state.get('monitor')!r}, this run {self.monitor!r}"
+            )
+        if self.tracker is not None:
+            best = state.get("best")
+            self.tracker.best = None if best is None else float(best)
+        self.wait = int(state.get("wait", 0))
+        self.best_epoch = state.get("best_epoch")
+        self.stopped_epoch = state.get("stopped_epoch")
+        best_state = state.get("best_state")
+        self.best_state = None if best_state is None else {k: np.array(v, copy=True) for k, v in best_state.items()}
+
 
 class ModelCheckpoint(Callback):
     """Keep the best weights by ``monitor`` in memory (``best_state``) and optionally on disk.

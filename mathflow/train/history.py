@@ -177,5 +177,16 @@ class History:
             "restored_epoch": self.restored_epoch,
         }
 
+    def load_dict(self, data: dict[str, Any]) -> None:
+        """Take over the epochs and best epoch of a :meth:`to_dict` record (a resumed run: how it
+        stopped is not taken over); the monitor must be the same."""
+        if data.get("monitor") != self.monitor or data.get("mode") != self.mode:
+            saved = f"{data.get('monitor')!r} ({data.get('mode')})"
+            raise MathflowError(f"the history monitors {saved}, this run {self.monitor!r} ({self.mode})")
+        self.epochs = [dict(e) for e in data.get("epochs", [])]
+        self.best_epoch = data.get("best_epoch")
+        self.best_value = data.get("best_value")
+        self.stopped_epoch = self.stop_reason = self.restored_epoch = None
+
 
 __all__ = ["History", "Monitor", "resolve_mode", "split_key"]

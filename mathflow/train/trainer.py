@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,17 +36,18 @@ from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import Backend, get_backend, set_backend, to_numpy, using
 from mathflow.data.batching import batches, num_batches
 from mathflow.errors import MathflowError
-from mathflow.metrics import METRICS
+from mathflow.metrics import METRICS, MetricConfig, resolve_metric
 from mathflow.nn.losses import Loss, get_loss
 from mathflow.optim.clip import clip_grad_norm, clip_grad_value
 from mathflow.optim.optimizer import Optimizer, check_positive
 from mathflow.optim.schedules import Schedule, build_schedule
 from mathflow.train.callbacks import CallbackList, EarlyStopping, StopCheck, check_monitor
+from mathflow.train.checkpoint import Checkpoint, generator_state, resolve_checkpoint_every, set_generator_state
 from mathflow.train.history import History, resolve_mode
 from mathflow.train.progress import ProgressReporter, make_progress
 
 #: Metrics that compare class labels; their predictions are turned into labels/scores first.
-CLASSIFICATION_METRICS = frozenset({"accuracy", "acc", "top_k_accuracy", "top_k", "precision", "recall", "f1"})
+CLASSIFICATION_METRICS = frozenset(name for name, fn in METRICS.items() if fn.task == "classification")  # type: ignore[attr-defined]
 
 
 class DivergenceError(MathflowError, FloatingPointError):
@@ -73,34 +75,38 @@ def _check_finite(what: str, value: float, epoch: int, step: int) -> None:
 class _Metric:
     """A named metric function with its direction."""
 
-    def __init__(self, name: str, fn: Callable[..., Any], higher_is_better: bool | None):
+    def __init__(self, name: str, fn: Callable[..., Any], higher_is_better: bool | None, classification: bool):
         self.name = name
         self.fn = fn
         self.higher_is_better = higher_is_better
-        self.classification = name in CLASSIFICATION_METRICS or getattr(fn, "classification", False)
+        self.classification = classification
 
 
 def _make_metrics(specs: Iterable[Any] | str | None) -> list[_Metric]:
     if specs is None:
         return []
-    if isinstance(specs, str) or callable(specs):
+    if isinstance(specs, (str, dict, MetricConfig)) or callable(specs):
         specs = [specs]
     out: list[_Metric] = []
     for spec in specs:
-        if isinstance(spec, str):
-            fn = METRICS.get(spec)
-            name = spec
+        if isinstance(spec, (str, dict, MetricConfig)):  # a registered metric, with its parameters
+            bound = resolve_metric(spec)
+            fn, name, flag = bound.fn, bound.name, bound.higher_is_better
+            classification = bound.task == "classification"
         elif callable(spec):
             fn = spec
             name = getattr(spec, "__name__", type(spec).__name__)
+            flag = getattr(fn, "higher_is_better", True)
+            classification = getattr(fn, "task", None) == "classification" or bool(getattr(fn, "classification", False))
         else:
-            raise MathflowError(f"a metric is a name such as 'accuracy' or a function, got {spec!r}")
-        flag = getattr(fn, "higher_is_better", True if not isinstance(spec, str) else None)
+            raise MathflowError(
+                f"a metric is a name such as 'accuracy', {{name: {{params}}}} or a function, got {spec!r}"
+            )
         if flag is None:
             raise MathflowError(f"metric {name!r} is not a single number and cannot be logged per epoch")
         if any(m.name == name for m in out):
             raise MathflowError(f"metric {name!r} is listed twice")
-        out.append(_Metric(name, fn, bool(flag)))
+        out.append(_Metric(name, fn, bool(flag), classification))
     return out
 
 
@@ -130,6 +136,52 @@ def classification_pair(outputs: np.ndarray, targets: np.ndarray, threshold: flo
     return flat, pred
 
 
+# ---------------------------------------------------------------------------- an epoch in progress
+@dataclass
+class EpochState:
+    """How far an epoch got: the steps done and what they summed up (its part of a checkpoint).
+
+    ``order_state`` is the shuffling generator's state before the epoch drew its permutation (None
+    without shuffling), so a resumed epoch draws the same order and skips the ``step`` batches done.
+    """
+
+    epoch: int
+    order_state: dict[str, Any] | None
+    step: int = 0
+    loss_total: float = 0.0
+    penalty_total: float = 0.0
+    seen: int = 0
+    outputs: list[np.ndarray] = field(default_factory=list)
+    targets: list[np.ndarray] = field(default_factory=list)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain values and (at most two) arrays: the predictions and targets seen so far."""
+        return {
+            "epoch": self.epoch,
+            "order_state": self.order_state,
+            "step": self.step,
+            "loss_total": self.loss_total,
+            "penalty_total": self.penalty_total,
+            "seen": self.seen,
+            "outputs": np.concatenate(self.outputs) if self.outputs else None,
+            "targets": np.concatenate(self.targets) if self.targets else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EpochState:
+        outputs, targets = state.get("outputs"), state.get("targets")
+        return cls(
+            epoch=int(state["epoch"]),
+            order_state=state.get("order_state"),
+            step=int(state["step"]),
+            loss_total=float(state["loss_total"]),
+            penalty_total=float(state["penalty_total"]),
+            seen=int(state["seen"]),
+            outputs=[] if outputs is None else [outputs],
+            targets=[] if targets is None else [targets],
+        )
+
+
 # ---------------------------------------------------------------------------- trainer
 class Trainer:
     """Fits ``model`` by minimising ``loss`` (+ ``regularizers``) with ``optimizer``.
@@ -152,6 +204,14 @@ class Trainer:
         stop_flag: an object whose ``check()`` raises to stop training (e.g. the
             :class:`~mathflow.tracking.signals.StopFlag` a signal handler sets); checked before every
             step, so a stop request ends training at the next step with that exception.
+        checkpoint_every / on_checkpoint: with ``on_checkpoint`` (a function of a
+            :class:`~mathflow.train.checkpoint.Checkpoint`) and ``checkpoint_every`` N > 0, a
+            checkpoint is handed over after every N-th epoch (unless training stops there) and when
+            the stop flag ends training (then it holds the epoch in progress, taken between two steps).
+            ``checkpoint_every=None`` picks N from the epochs
+            (:func:`~mathflow.train.checkpoint.auto_checkpoint_every`; 0 for short runs, which then
+            checkpoint only when stopped); 0 never checkpoints.
+            :meth:`resume_from` makes the next :meth:`fit` continue from one, bit for bit on CPU.
     """
 
     def __init__(
@@ -172,6 +232,8 @@ class Trainer:
         progress: ProgressReporter | str | bool | None = None,
         callbacks: Iterable[Any] = (),
         stop_flag: StopCheck | None = None,
+        checkpoint_every: int | None = 0,
+        on_checkpoint: Callable[[Checkpoint], Any] | None = None,
     ):
         if not callable(model):
             raise MathflowError(f"the model must be a layer (callable on a batch), got {type(model).__name__}")
@@ -220,8 +282,19 @@ class Trainer:
         self.log_keys: frozenset[str] = frozenset()
         self.global_step = 0
         self.samples_seen = 0
+        resolve_checkpoint_every(checkpoint_every, 0)  # validates
+        self.checkpoint_every = checkpoint_every
+        self._every = 0
+        self.on_checkpoint = on_checkpoint
+        self._resume: Checkpoint | None = None
+        self._epoch_state: EpochState | None = None
+        self._at_safe_point = False
 
     # ------------------------------------------------------------------ helpers for callbacks
+    def add_callbacks(self, callbacks: Iterable[Any]) -> None:
+        """Call ``callbacks`` too, after the ones given at construction."""
+        self.callbacks = CallbackList([*self.callbacks, *callbacks])
+
     def stop(self, reason: str = "stopped by a callback") -> None:
         """End training after the current epoch."""
         self.stop_training = True
@@ -240,6 +313,98 @@ class Trainer:
         """Raise the stop flag's exception when a stop was requested (before each step)."""
         if self.stop_flag is not None:
             self.stop_flag.check()
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, epoch: int | None = None) -> Checkpoint:
+        """The training state now: after epoch ``epoch`` (default: the last in the history), plus the
+        epoch in progress when training stopped between two of its steps."""
+        opt = self.optimizer
+        if opt is None or (hasattr(self.model, "built") and not self.model.built):
+            raise MathflowError("nothing to checkpoint yet: the model is built by fit")
+        partial = self._epoch_state
+        done = len(self.history) if epoch is None else int(epoch)
+        es = self.early_stopping
+        state: dict[str, Any] = {
+            "epoch": done,
+            "global_step": self.global_step,
+            "samples_seen": self.samples_seen,
+            "model": self.model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "schedule": None if self.schedule is None else self.schedule.state_dict(),
+            "schedule_unit": self.schedule_unit,
+            "history": self.history.to_dict(),
+            "early_stopping": None if es is None else es.state_dict(),
+            "rng": {
+                "device": self.backend.device,
+                "shuffle": generator_state(self._shuffle_rng),
+                "backend": generator_state(self.backend.rng),
+            },
+            "partial": None if partial is None else partial.state_dict(),
+        }
+        return Checkpoint(state)
+
+    def _checkpoint_on_stop(self) -> None:
+        """Hand over a checkpoint when the stop flag ended training between two steps (never after an
+        interrupt that may have cut a step short)."""
+        if not (self._at_safe_point and self.on_checkpoint is not None and self.checkpoint_every != 0):
+            return
+        self._at_safe_point = False
+        try:
+            self.on_checkpoint(self.checkpoint())
+        except Exception as exc:  # noqa: BLE001 - the stop must go on; the last periodic checkpoint stays
+            import warnings
+
+            warnings.warn(f"no checkpoint was written when training stopped: {exc}", stacklevel=2)
+
+    def resume_from(self, checkpoint: Checkpoint) -> None:
+        """Make the next :meth:`fit` continue from ``checkpoint`` (same model, data and settings)."""
+        if not isinstance(checkpoint, Checkpoint):
+            raise MathflowError(f"resume_from needs a Checkpoint, got {type(checkpoint).__name__}")
+        self._resume = checkpoint
+
+    def _restore(self, checkpoint: Checkpoint, epochs: int, shuffle: bool) -> tuple[int, EpochState | None]:
+        """Load ``checkpoint`` into the built model, optimizer, history, early stopping and generators;
+        returns the first epoch to run and the epoch in progress (if any)."""
+        state = checkpoint.state
+        done = checkpoint.epoch
+        partial = state.get("partial")
+        if done > epochs or (done == epochs and partial is not None):
+            raise MathflowError(f"the checkpoint is at {checkpoint.where()}, past the {epochs} epochs of this run")
+        same_schedule = (state.get("schedule") is None) == (self.schedule is None)
+        if not same_schedule or state.get("schedule_unit") != self.schedule_unit:
+            raise MathflowError("the checkpoint was made with another learning-rate schedule")
+        if (state.get("early_stopping") is None) != (self.early_stopping is None):
+            raise MathflowError("the checkpoint was made with other early-stopping settings")
+        assert self.optimizer is not None
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
+        self.history.load_dict(state["history"])
+        if self.early_stopping is not None:
+            self.early_stopping.load_state_dict(state["early_stopping"])
+        self._restore_generators(state["rng"])
+        self.global_step = int(state["global_step"])
+        self.samples_seen = int(state["samples_seen"])
+        if partial is not None and (partial["order_state"] is not None) != bool(shuffle):
+            raise MathflowError("the checkpoint was made with another train.shuffle setting")
+        return done + 1, None if partial is None else EpochState.from_state(partial)
+
+    def _restore_generators(self, saved: dict[str, Any]) -> None:
+        """Put the shuffling and backend generators back (the backend's only on the same device)."""
+        if saved.get("shuffle") is not None:
+            set_generator_state(self._shuffle_rng, saved["shuffle"], "shuffling")
+        backend_state = saved.get("backend")
+        if backend_state is None or saved.get("device") != self.backend.device:
+            import warnings
+
+            warnings.warn(
+                "the checkpoint's random state for initialisation and dropout cannot be restored here "
+                f"(saved on {saved.get('device')}, resumed on {self.backend.device}): dropout masks will differ",
+                stacklevel=3,
+            )
+            return
+        set_generator_state(self.backend.rng, backend_state, "backend")
 
     # ------------------------------------------------------------------ setup
     def _build_model(self, x: Any) -> None:
@@ -330,6 +495,10 @@ class Trainer:
 
         ``trainer.history`` holds the history so far even when training ends with an error or
         a ``KeyboardInterrupt`` (which propagate).
+
+        After :meth:`resume_from`, the call continues the checkpoint's run instead: its history,
+        weights, optimizer, early stopping and random states come back and training goes on from
+        the step after the checkpoint's (``epochs`` counts the whole run, the restored epochs too).
         """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
             raise MathflowError(f"epochs must be a positive integer, got {epochs!r}")
@@ -347,13 +516,20 @@ class Trainer:
             self.stop_training, self.stop_reason = False, None
             callbacks = CallbackList([*self.callbacks, *([self.early_stopping] if self.early_stopping else [])])
             callbacks.call("on_train_begin", self)
+            first, partial = 1, None
+            if self._resume is not None:
+                first, partial = self._restore(self._resume, epochs, shuffle)
+                self._resume = None
+            self._epoch_state, self._at_safe_point = None, False
+            self._every = resolve_checkpoint_every(self.checkpoint_every, epochs)
             progress = self.progress
             progress.start(epochs, num_batches(len(train), batch_size))
             try:
-                for epoch in range(1, epochs + 1):
+                for epoch in range(first, epochs + 1):
                     callbacks.call("on_epoch_begin", epoch)
                     progress.epoch_start(epoch)
-                    logs = self._run_epoch(epoch, train, val, batch_size, shuffle)
+                    logs = self._run_epoch(epoch, train, val, batch_size, shuffle, partial)
+                    partial = None
                     self.history.append(logs)
                     progress.epoch_end(epoch, logs)
                     callbacks.call("on_epoch_end", epoch, logs)
@@ -361,8 +537,11 @@ class Trainer:
                         self.history.stopped_epoch = epoch
                         self.history.stop_reason = self.stop_reason
                         break
+                    if self.on_checkpoint is not None and self._every and epoch % self._every == 0:
+                        self.on_checkpoint(self.checkpoint(epoch))
             except KeyboardInterrupt:
                 self.history.stop_reason = "interrupted"
+                self._checkpoint_on_stop()
                 raise
             except DivergenceError as exc:
                 self.history.stopped_epoch = exc.epoch
@@ -375,7 +554,15 @@ class Trainer:
             callbacks.call("on_train_end", self.history)
         return self.history
 
-    def _run_epoch(self, epoch: int, train: Any, val: Any | None, batch_size: int, shuffle: bool) -> dict[str, float]:
+    def _run_epoch(
+        self,
+        epoch: int,
+        train: Any,
+        val: Any | None,
+        batch_size: int,
+        shuffle: bool,
+        partial: EpochState | None = None,
+    ) -> dict[str, float]:
         model, opt, loss_fn = self.model, self.optimizer, self.loss
         assert opt is not None
         if self.schedule is not None and self.schedule_unit == "epoch":
@@ -384,14 +571,22 @@ class Trainer:
             model.train()
         params = opt.params
         keep = bool(self.metrics)
-        outputs: list[np.ndarray] = []
-        targets: list[np.ndarray] = []
-        loss_total = penalty_total = 0.0
-        seen = 0
-        task = getattr(train, "task", "classification")
         rng = self._shuffle_rng if shuffle else None
+        if partial is not None:  # a resumed epoch: the same order, the steps done skipped
+            if partial.order_state is not None:
+                set_generator_state(self._shuffle_rng, partial.order_state, "shuffling")
+            state = partial
+        else:
+            state = EpochState(epoch, generator_state(rng) if rng is not None else None)
+        self._epoch_state = state
+        outputs, targets = state.outputs, state.targets
+        task = getattr(train, "task", "classification")
         for step, (xb, yb) in enumerate(batches(train.x, train.y, batch_size, shuffle=shuffle, rng=rng), start=1):
+            if step <= state.step:
+                continue
+            self._at_safe_point = True  # a stop raised here leaves a consistent state behind
             self._check_stop()
+            self._at_safe_point = False
             if self.schedule is not None and self.schedule_unit == "step":
                 self.schedule.apply(opt, self.global_step)
             if hasattr(model, "zero_grad"):
@@ -418,23 +613,26 @@ class Trainer:
                 clip_grad_value(params, self.clip_value)
             opt.step()
             size = len(xb)
-            loss_total += self._batch_loss(data_value, size)
-            penalty_total += penalty_value * size
-            seen += size
+            state.loss_total += self._batch_loss(data_value, size)
+            state.penalty_total += penalty_value * size
+            state.seen += size
             self.global_step += 1
-            self.progress.step(step, value)
             if keep:
                 outputs.append(to_numpy(out.data))
                 targets.append(np.asarray(yb))
+            state.step = step
+            self.progress.step(step, value)
+        self._epoch_state = None
+        seen = state.seen
         self.samples_seen += seen
         logs: dict[str, float] = {"epoch": epoch}
-        logs["train_loss"] = (loss_total + penalty_total) / seen
+        logs["train_loss"] = (state.loss_total + state.penalty_total) / seen
         if self.regularizers:
-            logs["train_penalty"] = penalty_total / seen
+            logs["train_penalty"] = state.penalty_total / seen
         logs.update(self._compute_metrics("train_", task, outputs, targets))
         if val is not None:
             val_loss, val_out, val_y = self._evaluate_arrays(val, max(batch_size, 256))
-            _check_finite("validation loss", val_loss, epoch, step)
+            _check_finite("validation loss", val_loss, epoch, state.step)
             logs["val_loss"] = val_loss
             logs.update(self._compute_metrics("val_", getattr(val, "task", task), val_out, val_y))
         logs["lr"] = float(opt.lr)

@@ -1,0 +1,174 @@
+"""``mathflow resume RUN_ID``: continue a KILLED or FAILED run from its last checkpoint.
+
+A run logs its latest checkpoint (:mod:`mathflow.train.checkpoint`) as the artifacts
+``checkpoint/state.npz`` and ``checkpoint/state.json``, after every ``train.checkpoint_every``-th
+epoch and when a signal stops it (then between two steps of the epoch in progress). Resuming runs the
+pipeline the old run logged (``pipeline.yaml``) in a new run of the same experiment, tagged
+``mathflow.resumed_from`` (the old run's id) and ``mathflow.resumed_at`` (where the checkpoint was
+taken); the new run first logs the restored epochs' metrics, so its learning curves are whole. On CPU
+the resumed run ends with exactly the weights and metrics the uninterrupted run ends with.
+
+    from mathflow.resume import resume
+
+    result = resume("4f0c...", tracking_uri="sqlite:///runs/mlflow.db", quiet=True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from mathflow.errors import MathflowError
+from mathflow.train.checkpoint import ARRAYS_FILE, ARTIFACT_DIR, META_FILE, Checkpoint
+
+RESUMED_FROM_TAG = "mathflow.resumed_from"
+RESUMED_AT_TAG = "mathflow.resumed_at"
+RESUMED_EPOCH_TAG = "mathflow.resumed_epoch"
+
+#: Run statuses a resume continues.
+RESUMABLE = ("KILLED", "FAILED")
+
+
+# --------------------------------------------------------------------------------------------------
+# writing: used by every training run
+# --------------------------------------------------------------------------------------------------
+def log_checkpoint(run: Any, checkpoint: Checkpoint) -> None:
+    """Log ``checkpoint`` as the run's ``checkpoint/`` artifacts, replacing the previous one: the
+    ``.npz`` first, then the ``.json`` that names its SHA-256 (a torn pair is refused on reading)."""
+    with tempfile.TemporaryDirectory(prefix="mathflow-checkpoint-") as tmp:
+        npz, meta = checkpoint.save(tmp)
+        run.log_artifact(npz, ARTIFACT_DIR)
+        run.log_artifact(meta, ARTIFACT_DIR)
+
+
+def checkpoint_logger(run: Any, timer: Any = None) -> Callable[[Checkpoint], None]:
+    """The trainer's ``on_checkpoint`` for ``run``; the seconds it takes are added to ``timer.seconds``
+    (the run's metric logger), so they are not counted as training time."""
+
+    def on_checkpoint(checkpoint: Checkpoint) -> None:
+        started = time.perf_counter()
+        log_checkpoint(run, checkpoint)
+        if timer is not None:
+            timer.seconds += time.perf_counter() - started
+
+    return on_checkpoint
+
+
+def log_restored_epochs(run: Any, checkpoint: Checkpoint) -> None:
+    """Log the per-epoch metrics of the epochs a resumed run takes over (``step = epoch``)."""
+    for logs in checkpoint.state["history"]["epochs"]:
+        values = {key: value for key, value in logs.items() if key != "epoch"}
+        run.log_metrics(values, step=int(logs["epoch"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# reading: mathflow resume
+# --------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """MLflow's download progress bars off (they would clutter the console)."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    previous = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def _find_run(mlf: Any, run_id: str, uri: str) -> Any:
+    try:
+        return mlf.get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception types
+        raise MathflowError(f"no run {run_id!r} in {uri}", suggestion="mathflow runs lists the runs") from exc
+
+
+def _check_resumable(run: Any, mlf: Any) -> None:
+    """A clear error unless ``run`` is a KILLED or FAILED training run with a checkpoint."""
+    run_id, status = run.info.run_id, run.info.status
+    if status == "FINISHED":
+        raise MathflowError(
+            f"run {run_id} FINISHED: there is nothing to resume",
+            suggestion=f"mathflow rerun {run_id} trains it again from the start",
+        )
+    if status == "RUNNING":
+        raise MathflowError(
+            f"run {run_id} is still RUNNING",
+            suggestion="stop it first (Ctrl-C or kill); if its process is gone, "
+            "mathflow runs --mark-dead ends it FAILED",
+        )
+    if status not in RESUMABLE:
+        raise MathflowError(f"run {run_id} is {status}: only KILLED or FAILED runs can be resumed")
+    top = {info.path for info in mlf.list_artifacts(run_id)}
+    if "pipeline.yaml" not in top:
+        raise MathflowError(f"run {run_id} is not a training run (it has no pipeline.yaml): it cannot be resumed")
+    names = {Path(info.path).name for info in mlf.list_artifacts(run_id, ARTIFACT_DIR)}
+    if not {ARRAYS_FILE, META_FILE} <= names:
+        raise MathflowError(
+            f"run {run_id} has no checkpoint to resume from: it stopped before writing one "
+            "(train.checkpoint_every: 0 turns them off)",
+            suggestion=f"mathflow rerun {run_id} trains it again from the start",
+        )
+
+
+def resume(
+    run_id: str,
+    *,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+    progress: Any = None,
+    console: TextIO | None = None,
+) -> Any:
+    """Continue the KILLED or FAILED run ``run_id`` from its last checkpoint in a new run of the same
+    store and experiment; returns the new run's :class:`~mathflow.run.RunResult`. With a ``console``, a
+    line saying where it resumes is written to it first, then the run's header."""
+    from mathflow.run import run_pipeline
+    from mathflow.tracking import resolve_tracking_uri
+    from mathflow.tracking.store import client
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlf = client(uri)
+    old = _find_run(mlf, run_id, uri)
+    _check_resumable(old, mlf)
+    experiment = mlf.get_experiment(old.info.experiment_id).name
+    with tempfile.TemporaryDirectory(prefix="mathflow-resume-") as tmp:
+        with _no_progress_bar():
+            pipeline = mlf.download_artifacts(run_id, "pipeline.yaml", tmp)
+            folder = mlf.download_artifacts(run_id, ARTIFACT_DIR, tmp)
+        checkpoint = Checkpoint.load(folder)
+        if console is not None:
+            console.write(f"resuming {old.info.status} run {run_id} from its checkpoint at {checkpoint.where()}\n")
+            console.flush()
+        tags = {
+            RESUMED_FROM_TAG: run_id,
+            RESUMED_AT_TAG: checkpoint.where(),
+            RESUMED_EPOCH_TAG: checkpoint.epoch,
+        }
+        return run_pipeline(
+            pipeline,
+            tracking_uri=uri,
+            experiment=experiment,
+            quiet=quiet,
+            progress=progress,
+            extra_tags=tags,
+            console=console,
+            resume_from=checkpoint,
+        )
+
+
+__all__ = [
+    "RESUMED_AT_TAG",
+    "RESUMED_FROM_TAG",
+    "checkpoint_logger",
+    "log_checkpoint",
+    "log_restored_epochs",
+    "resume",
+]
