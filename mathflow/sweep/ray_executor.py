@@ -131,6 +131,7 @@ class RayExecutor:
 
     def close(self) -> None:
         if self._started_ray:
+            self._started_ray = False
             self.ray.shutdown()
 
     @property

@@ -287,39 +287,51 @@ def run_sweep(
     out: Any = None,
 ) -> SweepResult:
     """Run the sweep ``plan`` to its end (or a stop signal) and record it; see the module docstring."""
-    from mathflow.sweep.record import log_results, resume_state
+    from mathflow.sweep.record import resume_state
     from mathflow.tracking.signals import stop_on_signals
 
     started = time.perf_counter()
     size = parallel or plan.section.parallel or default_parallel()
     runner = _make_executor(executor, size, address, resources, tracking_uri)
-    with stop_on_signals() as stop:
-        parent = _open_parent(plan, tracking_uri, resume)
-        with parent:
-            if out is not None:
-                print(describe_plan(plan), file=out)
-                where = f"{parent.tracking_uri} ({runner.name}, {size} at a time)"
-                print(f"parent run {parent.run_id} in {where}", file=out)
-            sweep = _Sweep(plan, runner, parent, _job_factory(plan, parent, runner.name, runner.ship_text), out)
-            if resume is not None:
-                resume_state(sweep, parent)
-            runner.start()
-            try:
-                sweep.run(stop)
-                if stop.requested:
-                    runner.interrupt(stop.signum)
-                    _drain(sweep)
-            finally:
-                runner.close()
-                _end_stragglers(parent)
-            result = log_results(sweep, parent, time.perf_counter() - started)
-            if stop.requested:
-                parent.set_tags({"mathflow.sweep.stopped": "true"})
-                result.status = "KILLED"
-                stop.check()
-            if not any(row["status"] == "FINISHED" for row in result.rows):
-                raise MathflowError(f"no trial of the sweep finished ({len(result.rows)} runs); see its child runs")
-            result.status = "FINISHED"
+    runner.start()  # the workers import and warm up while this process opens the store
+    try:
+        with stop_on_signals() as stop:
+            parent = _open_parent(plan, tracking_uri, resume)
+            with parent:
+                if out is not None:
+                    print(describe_plan(plan), file=out)
+                    where = f"{parent.tracking_uri} ({runner.name}, {size} at a time)"
+                    print(f"parent run {parent.run_id} in {where}", file=out)
+                make_job = _job_factory(plan, parent, runner.name, runner.ship_text)
+                sweep = _Sweep(plan, runner, parent, make_job, out)
+                if resume is not None:
+                    resume_state(sweep, parent)
+                try:
+                    sweep.run(stop)
+                    if stop.requested:
+                        runner.interrupt(stop.signum)
+                        _drain(sweep)
+                finally:
+                    runner.close()
+                    _end_stragglers(parent)
+                return _finish(sweep, parent, stop, time.perf_counter() - started)
+    finally:
+        runner.close()
+
+
+def _finish(sweep: _Sweep, parent: Any, stop: Any, seconds: float) -> SweepResult:
+    """Log the sweep's record; raise the stop signal's exception (parent KILLED) or an error when no
+    trial finished (parent FAILED)."""
+    from mathflow.sweep.record import log_results
+
+    result = log_results(sweep, parent, seconds)
+    if stop.requested:
+        parent.set_tags({"mathflow.sweep.stopped": "true"})
+        result.status = "KILLED"
+        stop.check()
+    if not any(row["status"] == "FINISHED" for row in result.rows):
+        raise MathflowError(f"no trial of the sweep finished ({len(result.rows)} runs); see its child runs")
+    result.status = "FINISHED"
     return result
 
 
