@@ -316,9 +316,6 @@ def write_output(
             write_csv(handle, arr, columns)
 
 
-PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-
-
 def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     """The pyfunc model logged by run ``run_id``."""
     from mathflow.tracking.run import load_model
@@ -329,8 +326,6 @@ def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     if db is not None and not db.exists():
         raise MathflowError(f"no run {run_id}: there is no MLflow store at {db}", suggestion="pass --tracking-uri")
     ensure_store(uri)
-    previous = os.environ.get(PROGRESS_BAR)
-    os.environ[PROGRESS_BAR] = "false"  # MLflow's download bars would bury the predictions' one-line errors
     try:
         return load_model(f"runs:/{run_id}/model", uri)
     except MathflowError:
@@ -338,11 +333,6 @@ def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a missing run/model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MathflowError(f"cannot load the model of run {run_id}: {first}") from None
-    finally:
-        if previous is None:
-            os.environ.pop(PROGRESS_BAR, None)
-        else:
-            os.environ[PROGRESS_BAR] = previous
 
 
 @dataclass
@@ -487,7 +477,7 @@ def serve_command(
     description = load_run_model(run_id, uri).unwrap_python_model().description
     argv = [sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", f"runs:/{run_id}/model"]
     argv += ["--env-manager", "local", "--host", host, "--port", str(port), "--workers", "1"]
-    return argv, {**os.environ, "MLFLOW_TRACKING_URI": uri, PROGRESS_BAR: "false"}, request_body(description)
+    return argv, {**os.environ, "MLFLOW_TRACKING_URI": uri}, request_body(description)
 
 
 def request_body(description: Mapping[str, Any]) -> str:

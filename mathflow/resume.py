@@ -15,11 +15,9 @@ the resumed run ends with exactly the weights and metrics the uninterrupted run 
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -69,21 +67,6 @@ def log_restored_epochs(run: Any, checkpoint: Checkpoint) -> None:
 # --------------------------------------------------------------------------------------------------
 # reading: mathflow resume
 # --------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _no_progress_bar() -> Iterator[None]:
-    """MLflow's download progress bars off (they would clutter the console)."""
-    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    previous = os.environ.get(name)
-    os.environ[name] = "false"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
-
-
 def _find_run(mlf: Any, run_id: str, uri: str) -> Any:
     try:
         return mlf.get_run(run_id)
@@ -140,9 +123,8 @@ def resume(
     _check_resumable(old, mlf)
     experiment = mlf.get_experiment(old.info.experiment_id).name
     with tempfile.TemporaryDirectory(prefix="mathflow-resume-") as tmp:
-        with _no_progress_bar():
-            pipeline = mlf.download_artifacts(run_id, "pipeline.yaml", tmp)
-            folder = mlf.download_artifacts(run_id, ARTIFACT_DIR, tmp)
+        pipeline = mlf.download_artifacts(run_id, "pipeline.yaml", tmp)
+        folder = mlf.download_artifacts(run_id, ARTIFACT_DIR, tmp)
         checkpoint = Checkpoint.load(folder)
         if console is not None:
             console.write(f"resuming {old.info.status} run {run_id} from its checkpoint at {checkpoint.where()}\n")

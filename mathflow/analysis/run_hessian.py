@@ -11,7 +11,6 @@ statistics, so L is deterministic). Logged back to the same run: the metrics ``g
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from mathflow.analysis.setup import float64_backend, pipeline_objective, sample_
 from mathflow.errors import MathflowError
 
 ARTIFACT = "analysis/hessian.json"
-_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 @dataclass(frozen=True)
@@ -101,20 +99,13 @@ class HessianAnalysis:
 
 
 def _download(mlf: Any, run_id: str, path: str, folder: str) -> str:
-    """The run's artifact ``path`` downloaded into ``folder`` (no progress bar)."""
-    previous = os.environ.get(_PROGRESS_BAR)
-    os.environ[_PROGRESS_BAR] = "false"
+    """The run's artifact ``path`` downloaded into ``folder``."""
     try:
         return str(mlf.download_artifacts(run_id, path, folder))
     except Exception as exc:  # noqa: BLE001 - MLflow raises its own types for a missing artifact
         raise MathflowError(
             f"run {run_id} has no {path} artifact", suggestion="analyze a run made by `mathflow run`"
         ) from exc
-    finally:
-        if previous is None:
-            os.environ.pop(_PROGRESS_BAR, None)
-        else:
-            os.environ[_PROGRESS_BAR] = previous
 
 
 def _finished_run(mlf: Any, run_id: str, uri: str) -> Any:

@@ -78,11 +78,7 @@ class _Board:
 
 def _ray_trial(job: TrialJob, board: Any) -> TrialOutcome:
     """The task body: run the trial on the worker, asking ``board`` whether to prune."""
-    import os
-
     import ray
-
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
 
     def ask(epoch: int, value: float) -> bool:
         ray.get(board.post.remote(job.key, epoch, value))

@@ -43,6 +43,11 @@ view (the runs table), not the GenAI view (traces)."""
 DEAD_AFTER = 120.0
 """A RUNNING run whose heartbeat is older than this many seconds counts as dead (``DEAD?``)."""
 
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+# MLflow's artifact download bars would bury mathflow's one-line messages and console blocks; a value
+# the user has set is kept. Every path to MLflow goes through this module, so this is the one place.
+os.environ.setdefault(PROGRESS_BAR_ENV, "false")
+
 _READY: set[str] = set()  # store URIs initialised by this process
 _SEGMENT_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
