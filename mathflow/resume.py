@@ -67,13 +67,6 @@ def log_restored_epochs(run: Any, checkpoint: Checkpoint) -> None:
 # --------------------------------------------------------------------------------------------------
 # reading: mathflow resume
 # --------------------------------------------------------------------------------------------------
-def _find_run(mlf: Any, run_id: str, uri: str) -> Any:
-    try:
-        return mlf.get_run(run_id)
-    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception types
-        raise MathflowError(f"no run {run_id!r} in {uri}", suggestion="mathflow runs lists the runs") from exc
-
-
 def _check_resumable(run: Any, mlf: Any) -> None:
     """A clear error unless ``run`` is a KILLED or FAILED training run with a checkpoint."""
     run_id, status = run.info.run_id, run.info.status
@@ -115,11 +108,11 @@ def resume(
     line saying where it resumes is written to it first, then the run's header."""
     from mathflow.run import run_pipeline
     from mathflow.tracking import resolve_tracking_uri
-    from mathflow.tracking.store import client
+    from mathflow.tracking.store import client, run_of
 
     uri = resolve_tracking_uri(tracking_uri)
     mlf = client(uri)
-    old = _find_run(mlf, run_id, uri)
+    old = run_of(mlf, run_id, uri)
     _check_resumable(old, mlf)
     experiment = mlf.get_experiment(old.info.experiment_id).name
     with tempfile.TemporaryDirectory(prefix="mathflow-resume-") as tmp:

@@ -110,10 +110,9 @@ def _download(mlf: Any, run_id: str, path: str, folder: str) -> str:
 
 def _finished_run(mlf: Any, run_id: str, uri: str) -> Any:
     """The MLflow run ``run_id``, which must exist and be FINISHED."""
-    try:
-        run = mlf.get_run(run_id)
-    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception type
-        raise MathflowError(f"no run {run_id!r} in {uri}", suggestion="pass --tracking-uri") from exc
+    from mathflow.tracking.store import run_of
+
+    run = run_of(mlf, run_id, uri)
     if run.info.status != "FINISHED":
         raise MathflowError(f"run {run_id} is {run.info.status}; --hessian needs a FINISHED run (its trained weights)")
     return run

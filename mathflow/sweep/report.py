@@ -10,20 +10,14 @@ from mathflow.errors import MathflowError
 from mathflow.sweep.trial import BEST_TAG, PARAMS_TAG, POINT_TAG, SEED_TAG
 
 
-def _run(mlf: Any, run_id: str) -> Any:
-    try:
-        return mlf.get_run(run_id)
-    except Exception:  # noqa: BLE001 - MLflow raises its own kinds for an unknown id
-        raise MathflowError(f"no run {run_id!r} in this store", suggestion="mathflow runs lists the run ids") from None
-
-
 def parent_run(parent_run_id: str, tracking_uri: str | None = None) -> tuple[Any, str]:
     """The sweep's parent run and its experiment's name; raises unless the run is a sweep."""
     from mathflow.sweep.runner import RUN_KIND_TAG
-    from mathflow.tracking.store import client, resolve_tracking_uri
+    from mathflow.tracking.store import client, resolve_tracking_uri, run_of
 
-    mlf = client(resolve_tracking_uri(tracking_uri))
-    parent = _run(mlf, parent_run_id)
+    uri = resolve_tracking_uri(tracking_uri)
+    mlf = client(uri)
+    parent = run_of(mlf, parent_run_id, uri)
     if parent.data.tags.get(RUN_KIND_TAG) != "sweep":
         raise MathflowError(f"run {parent_run_id} is not a sweep (it has no trials)")
     return parent, mlf.get_experiment(parent.info.experiment_id).name
@@ -87,10 +81,11 @@ def trials_table(parent: Any, trials: list[Any]) -> str:
 def compare_runs(run_a: str, run_b: str, tracking_uri: str | None = None, show_all: bool = False) -> str:
     """The two runs' parameters (the resolved pipelines, flattened) and final metrics side by side:
     only what differs, unless ``show_all``."""
-    from mathflow.tracking.store import client, resolve_tracking_uri
+    from mathflow.tracking.store import client, resolve_tracking_uri, run_of
 
-    mlf = client(resolve_tracking_uri(tracking_uri))
-    a, b = _run(mlf, run_a), _run(mlf, run_b)
+    uri = resolve_tracking_uri(tracking_uri)
+    mlf = client(uri)
+    a, b = run_of(mlf, run_a, uri), run_of(mlf, run_b, uri)
     lines = [f"{'':<40} {run_a[:12]:<24} {run_b[:12]:<24}"]
     sections = (("parameters", a.data.params, b.data.params), ("metrics", a.data.metrics, b.data.metrics))
     for title, left, right in sections:

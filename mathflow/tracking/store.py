@@ -413,6 +413,26 @@ def _ms_to_datetime(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
 
 
+def run_of(mlf: Any, run_id: str, uri: str) -> Any:
+    """The MLflow run ``run_id`` of the store at ``uri``; a clear error when there is none."""
+    try:
+        return mlf.get_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception types for an unknown id
+        raise MathflowError(f"no run {run_id!r} in {uri}", suggestion="mathflow runs lists the runs") from exc
+
+
+def experiment_named(mlf: Any, name: str, uri: str) -> Any:
+    """The experiment called ``name``; an error listing the known ones when there is none."""
+    exp = mlf.get_experiment_by_name(name)
+    if exp is None:
+        known = sorted(e.name for e in mlf.search_experiments())
+        raise MathflowError(
+            f"no experiment named {name!r} in {uri}",
+            suggestion=f"known experiments: {', '.join(known) or '(none)'}",
+        )
+    return exp
+
+
 def list_runs(tracking_uri: str | None = None, experiment: str | None = None, max_results: int = 20) -> list[RunRow]:
     """The newest ``max_results`` runs, of one experiment (by name) or of all active ones.
 
@@ -424,13 +444,7 @@ def list_runs(tracking_uri: str | None = None, experiment: str | None = None, ma
         return []
     mlf = client(uri)
     if experiment is not None:
-        exp = mlf.get_experiment_by_name(experiment)
-        if exp is None:
-            known = sorted(e.name for e in mlf.search_experiments())
-            raise MathflowError(
-                f"no experiment named {experiment!r} in {uri}",
-                suggestion=f"known experiments: {', '.join(known) or '(none)'}",
-            )
+        exp = experiment_named(mlf, experiment, uri)
         experiments = {str(exp.experiment_id): exp.name}
     else:
         experiments = {str(e.experiment_id): e.name for e in mlf.search_experiments()}

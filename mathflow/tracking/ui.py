@@ -39,7 +39,7 @@ def run_url(base: str, experiment_id: str, run_id: str, tab: str = "") -> str:
 def ui_experiment(uri: str, name: str | None = None) -> tuple[str, str] | None:
     """``(id, name)`` of the experiment ``mathflow ui`` opens: the one called ``name``, else the one
     of the newest run; None for a store without runs (a missing SQLite file is not created)."""
-    from mathflow.tracking.store import client, sqlite_path
+    from mathflow.tracking.store import client, experiment_named, sqlite_path
 
     db = sqlite_path(uri)
     if db is not None and not db.exists():
@@ -48,13 +48,7 @@ def ui_experiment(uri: str, name: str | None = None) -> tuple[str, str] | None:
         return None
     mlf = client(uri)
     if name is not None:
-        exp = mlf.get_experiment_by_name(name)
-        if exp is None:
-            known = sorted(e.name for e in mlf.search_experiments())
-            raise MathflowError(
-                f"no experiment named {name!r} in {uri}",
-                suggestion=f"known experiments: {', '.join(known) or '(none)'}",
-            )
+        exp = experiment_named(mlf, name, uri)
         return str(exp.experiment_id), exp.name
     experiments = {str(e.experiment_id): e.name for e in mlf.search_experiments()}
     if not experiments:
