@@ -12,8 +12,10 @@ JSON line; the fixed cost is ``wall - train_seconds``: interpreter start, import
 compiling the pipeline, reading the data, opening the store and everything logged to it.
 
 Beside it, in alternating order so that machine noise hits both alike, each round times
-``python -c "import mlflow"``: the floor of any process that records a run with MLflow, and the
-yardstick that makes figures from a busy or slower machine comparable (see ``fixed_per_import``).
+``python -c "import mlflow"``, the yardstick that makes figures from a busy or slower machine
+comparable (``fixed_per_import``), and ``python -c "import mlflow.store.tracking.sqlalchemy_store"``,
+MLflow with the SQL store that a run on a SQLite file or a database writes to
+(``fixed_per_store_import``): together, the part of the fixed cost that is MLflow's own imports.
 
 A first run (not counted, reported as ``first``) fills the per-user caches a run relies on
 (the empty-store template and the built-in data sets); ``--cold`` gives every round an empty cache
@@ -56,10 +58,14 @@ def mathflow_command(checkout: str | None = None) -> list[str]:
     return _CLI
 
 
-def time_import_mlflow() -> float:
-    """Seconds of a fresh ``python -c "import mlflow"`` process."""
+#: The yardsticks timed beside each run: MLflow alone, and MLflow with the SQL store a run writes to.
+YARDSTICKS = {"import_mlflow_s": "mlflow", "import_store_s": "mlflow.store.tracking.sqlalchemy_store"}
+
+
+def time_import(module: str) -> float:
+    """Seconds of a fresh ``python -c "import MODULE"`` process."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import mlflow"], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, capture_output=True)
     return time.perf_counter() - started
 
 
@@ -112,7 +118,7 @@ def measure(
     warmup: bool = True,
     checkout: str | None = None,
 ) -> dict[str, Any]:
-    """``rounds`` alternating pairs of (``mathflow run``, ``import mlflow``) after one uncounted first run."""
+    """``rounds`` alternating pairs of (``mathflow run``, the :data:`YARDSTICKS`) after one uncounted first run."""
     caches: list[str] = []
 
     def cache() -> str | None:
@@ -124,19 +130,24 @@ def measure(
     try:
         first = time_run(pipeline, overrides, cache(), checkout) if warmup else None
         runs: list[dict[str, Any]] = []
-        imports: list[float] = []
+        imports: dict[str, list[float]] = {key: [] for key in YARDSTICKS}
+
+        def time_yardsticks() -> None:
+            for key, module in YARDSTICKS.items():
+                imports[key].append(time_import(module))
+
         for index in range(rounds):
             if index % 2:
-                imports.append(time_import_mlflow())
+                time_yardsticks()
                 runs.append(time_run(pipeline, overrides, cache(), checkout))
             else:
                 runs.append(time_run(pipeline, overrides, cache(), checkout))
-                imports.append(time_import_mlflow())
+                time_yardsticks()
     finally:
         for folder in caches:
             shutil.rmtree(folder, ignore_errors=True)
     fixed = _stats([r["fixed_s"] for r in runs])
-    import_stats = _stats(imports)
+    yardsticks = {key: _stats(values) for key, values in imports.items()}
     return {
         "pipeline": os.path.relpath(pipeline, ROOT) if pipeline.is_relative_to(ROOT) else str(pipeline),
         "overrides": overrides,
@@ -146,8 +157,9 @@ def measure(
         "wall_s": _stats([r["wall_s"] for r in runs]),
         "train_s": _stats([r["train_s"] for r in runs]),
         "fixed_s": fixed,
-        "import_mlflow_s": import_stats,
-        "fixed_per_import": round(fixed["median"] / import_stats["median"], 3),
+        **yardsticks,
+        "fixed_per_import": round(fixed["median"] / yardsticks["import_mlflow_s"]["median"], 3),
+        "fixed_per_store_import": round(fixed["median"] / yardsticks["import_store_s"]["median"], 3),
         "first": first,
         "runs": runs,
         "cpu_count": os.cpu_count(),
@@ -160,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pipeline", default=str(ROOT / "pipelines" / "iris.yaml"), help="pipeline file to run")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="override passed to the run")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each: one run, one import mlflow)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each: a run and the two yardsticks)")
     parser.add_argument("--cold", action="store_true", help="an empty per-user cache folder for every run")
     parser.add_argument("--no-warmup", action="store_true", help="skip the uncounted first run")
     parser.add_argument("--checkout", help="time the mathflow package in this folder instead (another checkout)")
@@ -181,11 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         ("wall_s", "wall"),
         ("train_s", "training"),
         ("fixed_s", "fixed cost"),
-        ("import_mlflow_s", 'python -c "import mlflow"'),
+        ("import_mlflow_s", "import mlflow"),
+        ("import_store_s", "import mlflow + SQL store"),
     ):
         s = result[key]
         print(f"  {label:<27} median {s['median']:6.2f} s   min {s['min']:6.2f} s   max {s['max']:6.2f} s")
     print(f"  fixed cost / import mlflow  {result['fixed_per_import']:.2f}")
+    print(f"  fixed cost / import store   {result['fixed_per_store_import']:.2f}")
     if result["first"] is not None:
         first = result["first"]
         print(f"  first run (not counted)     wall {first['wall_s']:.2f} s, fixed cost {first['fixed_s']:.2f} s")

@@ -392,7 +392,7 @@ def run_pipeline(
             _train(ctx, training, data)
             with stop.interruptible():
                 final = _final_metrics(ctx, training, data)
-            _log_final_metrics(ctx.run, final, training.sparsity, len(training.history))
+            _log_final_metrics(ctx.run, final, training)
             _log_artifacts(ctx.run, training, data, stop, figures)
             result = _run_result(ctx, training, final)
     return result
@@ -571,13 +571,20 @@ _END_METRICS = ("train_seconds", "best_epoch", "stopped_epoch")
 """Final metrics logged once at the end, besides the ``test_*`` ones."""
 
 
-def _log_final_metrics(run: Any, final: dict[str, float], sparsity: bool, epochs_done: int) -> None:
+def _log_final_metrics(run: Any, final: dict[str, float], training: _Training) -> None:
     """Log the test metrics, the training time and early stopping's epochs (and the final sparsity)
-    at ``step = epochs_done``."""
+    at ``step = epochs done``. When early stopping put an earlier epoch's weights back, the ``val_*``
+    metrics of those weights follow at ``step = epochs done + 1``: MLflow's latest values are then those of the
+    logged model, as the console's end block says."""
+    epochs_done = len(training.history)
     logged = {k: v for k, v in final.items() if k.startswith("test_") or k in _END_METRICS}
     run.log_metrics(logged, step=epochs_done)
-    if sparsity:
+    if training.sparsity:
         run.log_metrics({"weight_sparsity": final["weight_sparsity"]}, step=epochs_done)
+    if getattr(training.history, "restored_epoch", None) not in (None, epochs_done):
+        restored = {k: v for k, v in final.items() if k.startswith("val_")}
+        if restored:
+            run.log_metrics(restored, step=epochs_done + 1)
 
 
 def _run_result(ctx: _RunContext, training: _Training, final: dict[str, float]) -> RunResult:

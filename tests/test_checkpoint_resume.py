@@ -25,7 +25,7 @@ import mathflow.optim as optim
 from mathflow.data import load_dataset
 from mathflow.errors import MathflowError
 from mathflow.tracking.signals import RunInterrupted
-from mathflow.train import Trainer
+from mathflow.train import ModelCheckpoint, Trainer
 from mathflow.train.checkpoint import (
     ARRAYS_FILE,
     META_FILE,
@@ -202,6 +202,48 @@ def test_a_checkpoint_of_another_setup_is_refused(moons) -> None:
     shorter.resume_from(saved[1])
     with pytest.raises(MathflowError, match="past the 4 epochs of this run"):
         shorter.fit(moons, moons, epochs=4, batch_size=16)
+
+
+def _with_model_checkpoint(folder: Path, saved: list | None = None) -> tuple[Trainer, ModelCheckpoint]:
+    """The adam trainer with a ModelCheckpoint that keeps the epoch of the *highest* val_loss: the
+    first one, so a resumed run finds it only in the restored state."""
+    callback = ModelCheckpoint(folder / "best-{epoch}.npz", monitor="val_loss", mode="max")
+    trainer = _trainer(OPTIMIZERS["adam"], saved)
+    trainer.add_callbacks([callback])
+    return trainer, callback
+
+
+def test_a_resumed_run_restores_the_state_of_every_stateful_callback(moons, tmp_path) -> None:
+    """ModelCheckpoint's best value, epoch, weights and written files travel in the checkpoint (as plain
+    npz arrays and JSON) and come back: the resumed run ends with the uninterrupted run's."""
+    whole, expected = _with_model_checkpoint(tmp_path)
+    whole.fit(moons, moons, epochs=EPOCHS, batch_size=16)
+    assert expected.best_epoch is not None and expected.best_epoch <= 3  # before the checkpoint below
+    saved: list[Checkpoint] = []
+    _with_model_checkpoint(tmp_path, saved)[0].fit(moons, moons, epochs=EPOCHS, batch_size=16)
+    checkpoint = _through_files(saved[0], tmp_path / "checkpoint")
+    assert saved[0].epoch == 3
+    meta = json.loads((tmp_path / "checkpoint" / META_FILE).read_text())
+    (entry,) = meta["state"]["callbacks"]
+    assert entry["type"] == "ModelCheckpoint" and entry["state"]["best_epoch"] == expected.best_epoch
+    with np.load(tmp_path / "checkpoint" / ARRAYS_FILE, allow_pickle=False) as arrays:
+        assert any(key.startswith("callbacks/0/state/best_state/") for key in arrays.files)
+
+    resumed, callback = _with_model_checkpoint(tmp_path)
+    resumed.resume_from(checkpoint)
+    resumed.fit(moons, moons, epochs=EPOCHS, batch_size=16)
+    assert callback.best_epoch == expected.best_epoch
+    assert callback.tracker is not None and expected.tracker is not None
+    assert callback.tracker.best == expected.tracker.best
+    assert callback.best_state is not None and expected.best_state is not None
+    assert _same(callback.best_state, expected.best_state)
+    assert callback.saved == expected.saved == [tmp_path / f"best-{expected.best_epoch}.npz"]
+    assert _same(resumed.model.state_dict(), whole.model.state_dict())
+
+    fresh = _trainer(OPTIMIZERS["adam"])  # a checkpoint with a callback's state needs that callback
+    fresh.resume_from(checkpoint)
+    with pytest.raises(MathflowError, match="holds the state of the callbacks ModelCheckpoint; this run has none"):
+        fresh.fit(moons, moons, epochs=EPOCHS, batch_size=16)
 
 
 # ---------------------------------------------------------------------------- runs: run_pipeline + resume

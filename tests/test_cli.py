@@ -82,3 +82,32 @@ def test_import_does_not_pull_in_mlflow_or_cupy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+END_PROCESS = """
+import atexit, concurrent.futures, sys, tempfile, threading
+from pathlib import Path
+from mathflow.cli import _end_process
+
+marker = Path(sys.argv[1])
+folder = tempfile.TemporaryDirectory()  # removed by its finalizer, an exit handler
+atexit.register(lambda: marker.write_text(folder.name))
+pool = concurrent.futures.ThreadPoolExecutor(1)
+pool.submit(lambda: None).result()  # an idle worker thread, as MLflow's async logging leaves one
+late = threading.Thread(target=lambda: (__import__("time").sleep(0.3), marker.with_suffix(".thread").touch()))
+late.start()  # a non-daemon thread still working: waited for
+sys.stdout.write("kept in the buffer" * 1000)
+_end_process(SYSTEM_EXIT)
+"""
+
+
+@pytest.mark.parametrize(("code", "status"), [("3", 3), ("None", 0), ("'a message'", 1)])
+def test_end_process_exits_like_sys_exit_after_the_shutdown_steps(tmp_path: Path, code: str, status: int) -> None:
+    marker = tmp_path / "exit-handler-ran"
+    program = END_PROCESS.replace("SYSTEM_EXIT", code)
+    done = subprocess.run([sys.executable, "-c", program, str(marker)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == status, done.stderr
+    assert done.stdout == "kept in the buffer" * 1000  # flushed before the process ended
+    assert marker.with_suffix(".thread").exists()  # the other thread finished first
+    assert marker.exists() and not Path(marker.read_text()).exists()  # exit handlers and finalizers ran
+    assert done.stderr == ("a message\n" if status == 1 else "")

@@ -96,6 +96,39 @@ def test_missing_file_is_an_error_not_a_traceback():
     assert result.returncode == 1 and result.stderr.strip() == "pipelines/no_such.yaml: no such file"
 
 
+def test_validate_checks_several_files_and_goes_on_after_a_failing_one(tmp_path):
+    (tmp_path / "bad.yaml").write_text(BROKEN)
+    (tmp_path / "iris.yaml").write_text((ROOT / "pipelines" / "iris.yaml").read_text())
+    (tmp_path / "nan.yaml").write_text("kind: analyze\nname: at-nan\nfunction: x**2\nat: {x: .nan}\n")
+    (tmp_path / "square.yaml").write_text("kind: analyze\nname: square\nfunction: x**2\nat: {x: 1.0}\n")
+    files = ["bad.yaml", "iris.yaml", "nan.yaml", "missing.yaml", "square.yaml"]
+    result = mathflow("validate", *files, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "bad.yaml:6:15: dense has no parameter 'unit' (did you mean 'units'?)",
+        "bad.yaml:7:23: 'rate' must be < 1.0, got 2",
+        "bad.yaml:9:24: 'lr' must be > 0.0, got 0",
+        "nan.yaml:4:9: 'x' must hold finite numbers only, but it is .nan",
+        "missing.yaml: no such file",
+    ]
+    lines = result.stdout.splitlines()
+    assert "iris.yaml: OK" in lines and "square.yaml: valid analyze pipeline 'square'" in lines
+    assert lines[-1] == "2 of 5 files valid"
+
+
+def test_validate_applies_set_to_every_file_and_names_the_file_it_fails_for():
+    files = ["pipelines/iris.yaml", "pipelines/cnn.yaml"]
+    ok = mathflow("validate", *files, "--set", "name=renamed")
+    assert ok.returncode == 0, ok.stderr
+    assert "renamed: pipelines/iris.yaml" in ok.stdout and "renamed: pipelines/cnn.yaml" in ok.stdout
+    assert ok.stdout.splitlines()[-1] == "2 of 2 files valid"
+    bad = mathflow("validate", *files, "--set", "train.epochs=-1")
+    assert bad.returncode == 1
+    assert bad.stderr.splitlines() == [f"{file}: --set train.epochs=-1: 'epochs' must be > 0, got -1" for file in files]
+    assert bad.stdout.splitlines() == ["0 of 2 files valid"]
+
+
 def test_validate_does_not_import_mlflow():
     code = (
         "import sys\nfrom mathflow.cli import app\n"

@@ -66,8 +66,16 @@ def test_quiet_keeps_the_start_and_end_blocks_and_early_stopping(tmp_path: Path)
     assert re.search(r"^  test  loss [\d.]+ · accuracy [\d.]+$", out, re.M)
     assert out.index("total parameters") < out.index("early stopping at")
 
-    metrics = client_for(tmp_path).get_run(run_id).data.metrics
+    mlf = client_for(tmp_path)
+    metrics = mlf.get_run(run_id).data.metrics
     assert metrics["best_epoch"] == best and metrics["stopped_epoch"] == stopped
+    # the restored weights' val metrics come last, so MLflow's latest values are the logged model's
+    val_loss = {m.step: m.value for m in mlf.get_metric_history(run_id, "val_loss")}
+    assert sorted(val_loss) == list(range(1, stopped + 2))
+    assert metrics["val_loss"] == val_loss[stopped + 1] == pytest.approx(val_loss[best], rel=1e-5)
+    shown = re.search(r"^  val   loss ([\d.]+) · accuracy ([\d.]+)$", out, re.M)
+    assert float(shown.group(1)) == pytest.approx(metrics["val_loss"], abs=5e-5)
+    assert float(shown.group(2)) == pytest.approx(metrics["val_accuracy"], abs=5e-5)
 
 
 def test_json_moves_the_blocks_to_stderr(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ cases end in each outcome (a clean located error, an unclear error, a traceback,
   refused, and the start of the located message.
 - The CSV, NPY/NPZ and store cases are tables below.
 
-The CLI side of the same faults (exit codes, one line on stderr, the run's status) is checked in
-``tests/test_hostile_faults.py``.
+The same cases go through the real ``mathflow`` command in ``tests/test_hostile_cli.py`` (all but
+``FAULTS``); real signals, full disks and read-only stores are in ``tests/test_hostile_faults.py``.
 """
 
 from __future__ import annotations

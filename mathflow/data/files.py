@@ -123,7 +123,8 @@ def _read_columns(file: Path, delimiter: str) -> tuple[list[str], dict[str, list
         raise MathflowError(f"csv {file}: no data rows after the header")
     for i, row in enumerate(body):
         if len(row) != len(header):
-            raise MathflowError(f"csv {file}: line {lines[i + 1]} has {len(row)} fields, the header has {len(header)}")
+            fields = f"{len(row)} field{'s' * (len(row) != 1)}"
+            raise MathflowError(f"csv {file}: line {lines[i + 1]} has {fields}, the header has {len(header)}")
     columns = {name: [row[j].strip() for row in body] for j, name in enumerate(header)}
     return header, columns, lines[1:]
 

@@ -12,6 +12,18 @@
 
 from __future__ import annotations
 
-from mathflow.mathpipe.runner import format_result, is_math_pipeline, run_math, validate_math
+from typing import Any
+
+from mathflow.mathpipe.kind import is_math_pipeline
 
 __all__ = ["format_result", "is_math_pipeline", "run_math", "validate_math"]
+
+
+def __getattr__(name: str) -> Any:
+    """The runner's functions, imported on first use: asking whether a file is a math pipeline
+    (:mod:`mathflow.mathpipe.kind`) must not load the math schema and engine."""
+    if name in ("format_result", "run_math", "validate_math"):
+        from mathflow.mathpipe import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

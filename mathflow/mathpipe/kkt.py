@@ -317,6 +317,7 @@ def run_kkt(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
         raise MathflowError(
             f"infeasible: the constraints cannot all hold (smallest violation found {state.violation:.3g} "
             f"after {state.iterations} augmented-Lagrangian iterations)",
+            location=str(problem.document.locate(("subject_to",))),
             suggestion="check the constraints 'subject_to' for contradictions, e.g. 'x <= 0' and 'x >= 1'",
         )
     lam = lagrange_multipliers(rows, state, sign)

@@ -21,8 +21,9 @@ from pydantic import TypeAdapter, ValidationError
 from mathflow.config import ConfigError, Document, Issue, IssueList, Location, load_config
 from mathflow.config.errors import suggest
 from mathflow.mathpipe.expr import ExprError, Expression, parse, split_relation
+from mathflow.mathpipe.kind import KINDS
 from mathflow.schema.errors import Translator
-from mathflow.schema.math_pipeline import KINDS, METHOD_TAGS, AnalyzeSpec, MathSpec, OptimizeSpec
+from mathflow.schema.math_pipeline import METHOD_TAGS, AnalyzeSpec, MathSpec, OptimizeSpec
 from mathflow.schema.pipeline_io import families
 
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(MathSpec)
@@ -353,15 +354,3 @@ def _unique(issues: list[Issue]) -> list[Issue]:
             seen.add(key)
             out.append(issue)
     return out
-
-
-def read_kind(path: str | os.PathLike[str]) -> str | None:
-    """The top-level ``kind`` of a pipeline file, or None when it has none or cannot be read."""
-    try:
-        from mathflow.config import load
-
-        document = load(path)
-    except Exception:  # noqa: BLE001 - a file we cannot read is simply not a math pipeline
-        return None
-    kind = document.data.get("kind")
-    return kind if isinstance(kind, str) else None

@@ -20,13 +20,8 @@ from typing import Any
 
 from mathflow.config import dump
 from mathflow.errors import MathflowError
-from mathflow.mathpipe.problem import MathProblem, load_problem, read_kind
-from mathflow.schema.math_pipeline import KINDS, AnalyzeSpec, OptimizeSpec
-
-
-def is_math_pipeline(path: str | os.PathLike[str]) -> bool:
-    """True when the file's top-level ``kind`` is ``optimize`` or ``analyze``."""
-    return read_kind(path) in KINDS
+from mathflow.mathpipe.problem import MathProblem, load_problem
+from mathflow.schema.math_pipeline import AnalyzeSpec, OptimizeSpec
 
 
 def _variables_text(values: dict[str, Any]) -> str:
@@ -110,15 +105,20 @@ def compute(problem: MathProblem) -> tuple[dict[str, Any], list[dict[str, float]
 
     A function analysed at a point where its value is not finite raises (located at ``at``) instead
     of reporting a gradient and a verdict; a diverged optimisation is reported by :func:`require_finite`.
+    A solver that finds no answer (no stationary point, unbounded) raises located at the objective.
     """
     import numpy as np
+
+    from mathflow.config.located import located_at
 
     with np.errstate(all="ignore"):
         if problem.kind == "optimize":
             from mathflow.mathpipe.optimize import figures, solve
 
             _require_start(problem)
-            result, trace = solve(problem)
+            assert isinstance(problem.spec, OptimizeSpec)
+            with located_at(problem.document, (problem.spec.goal,)):
+                result, trace = solve(problem)
             return result, trace.metrics, figures(problem, trace)
         from mathflow.mathpipe.analyze import analyze
 

@@ -175,10 +175,11 @@ def _quiet_migrations() -> contextlib.AbstractContextManager[None]:
 
 
 def client(uri: str) -> Any:
-    """An ``MlflowClient`` for ``uri`` whose store is initialised (see :func:`ensure_store`)."""
+    """An ``MlflowClient`` for ``uri`` whose store is initialised (see :func:`ensure_store`, which checks
+    the store before MLflow is imported: a broken store is reported at once)."""
+    ensure_store(uri)
     from mlflow.tracking import MlflowClient
 
-    ensure_store(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri if sqlite_path(uri) is not None else None)
 
 

@@ -11,6 +11,10 @@ A callback is any object with some of these methods (all optional), or a plain f
   error or an interrupt).
 
 Calling ``trainer.stop(reason)`` ends training after the current epoch.
+
+A callback with state that must survive a resumed run has ``state_dict()`` (plain values and NumPy
+arrays, string keys) and ``load_state_dict(state)``: training checkpoints save that state and a
+resumed run loads it back after ``on_train_begin`` (see :mod:`mathflow.train.checkpoint`).
 """
 
 from __future__ import annotations
@@ -240,18 +244,21 @@ class EarlyStopping(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (after ``on_train_begin``, which resets the state)."""
-        if state.get("monitor") != self.monitor:
-            raise MathflowError(
-                f"early_stopping: the checkpoint monitors {state.get('monitor')!r}, this run {self.monitor!r}"
-            )
-        if self.tracker is not None:
-            best = state.get("best")
-            self.tracker.best = None if best is None else float(best)
+        _load_best("early_stopping", self, state)
         self.wait = int(state.get("wait", 0))
-        self.best_epoch = state.get("best_epoch")
         self.stopped_epoch = state.get("stopped_epoch")
-        best_state = state.get("best_state")
-        self.best_state = None if best_state is None else {k: np.array(v, copy=True) for k, v in best_state.items()}
+
+
+def _load_best(owner: str, callback: EarlyStopping | ModelCheckpoint, state: dict[str, Any]) -> None:
+    """Put the monitored best value, its epoch and its weights of ``state`` back into ``callback``."""
+    if state.get("monitor") != callback.monitor:
+        raise MathflowError(f"{owner}: the checkpoint monitors {state.get('monitor')!r}, this run {callback.monitor!r}")
+    if callback.tracker is not None:
+        best = state.get("best")
+        callback.tracker.best = None if best is None else float(best)
+    callback.best_epoch = state.get("best_epoch")
+    best_state = state.get("best_state")
+    callback.best_state = None if best_state is None else {k: np.array(v, copy=True) for k, v in best_state.items()}
 
 
 class ModelCheckpoint(Callback):
@@ -306,6 +313,22 @@ class ModelCheckpoint(Callback):
         if self.restore_best and self.best_state is not None and self.trainer is not None:
             self.trainer.model.load_state_dict(self.best_state)
             history.restored_epoch = self.best_epoch
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The best value so far, its epoch and weights, and the files written."""
+        return {
+            "monitor": self.monitor,
+            "best": None if self.tracker is None else self.tracker.best,
+            "best_epoch": self.best_epoch,
+            "best_state": None if self.best_state is None else dict(self.best_state),
+            "saved": [str(path) for path in self.saved],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (after ``on_train_begin``, which resets the state)."""
+        _load_best("checkpoint", self, state)
+        self.saved = [Path(path) for path in state.get("saved", [])]
 
 
 def save_state(path: str | os.PathLike[str], state: dict[str, np.ndarray]) -> Path:

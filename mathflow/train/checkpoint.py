@@ -11,7 +11,8 @@ and nothing pickled:
 
 What :meth:`Trainer.checkpoint <mathflow.train.Trainer.checkpoint>` records: the completed epoch,
 the global step, the model's ``state_dict``, the optimizer's ``state_dict`` (moments and step
-counters), the schedule's configuration, the history, early stopping's state, the states of the
+counters), the schedule's configuration, the history, early stopping's state, the state of every
+callback with ``state_dict`` and ``load_state_dict`` (e.g. ``ModelCheckpoint``), the states of the
 random generators (shuffling; initialisation and dropout) and, for a run stopped in the middle of an
 epoch, how far that epoch got (``partial``).
 

@@ -334,6 +334,7 @@ class Trainer:
             "schedule_unit": self.schedule_unit,
             "history": self.history.to_dict(),
             "early_stopping": None if es is None else es.state_dict(),
+            "callbacks": [{"type": type(cb).__name__, "state": cb.state_dict()} for cb in self._stateful_callbacks()],
             "rng": {
                 "device": self.backend.device,
                 "shuffle": generator_state(self._shuffle_rng),
@@ -342,6 +343,11 @@ class Trainer:
             "partial": None if partial is None else partial.state_dict(),
         }
         return Checkpoint(state)
+
+    def _stateful_callbacks(self) -> list[Any]:
+        """The callbacks with ``state_dict`` and ``load_state_dict``: checkpoints carry their state."""
+        methods = ("state_dict", "load_state_dict")
+        return [cb for cb in self.callbacks if all(callable(getattr(cb, m, None)) for m in methods)]
 
     def _checkpoint_on_stop(self) -> None:
         """Hand over a checkpoint when the stop flag ended training between two steps (never after an
@@ -363,8 +369,8 @@ class Trainer:
         self._resume = checkpoint
 
     def _restore(self, checkpoint: Checkpoint, epochs: int, shuffle: bool) -> tuple[int, EpochState | None]:
-        """Load ``checkpoint`` into the built model, optimizer, history, early stopping and generators;
-        returns the first epoch to run and the epoch in progress (if any)."""
+        """Load ``checkpoint`` into the built model, optimizer, history, early stopping, the callbacks
+        with state and the generators; returns the first epoch to run and the epoch in progress (if any)."""
         state = checkpoint.state
         done = checkpoint.epoch
         partial = state.get("partial")
@@ -375,6 +381,13 @@ class Trainer:
             raise MathflowError("the checkpoint was made with another learning-rate schedule")
         if (state.get("early_stopping") is None) != (self.early_stopping is None):
             raise MathflowError("the checkpoint was made with other early-stopping settings")
+        stateful = self._stateful_callbacks()
+        saved = state.get("callbacks", [])
+        kinds = [type(cb).__name__ for cb in stateful]
+        if [entry["type"] for entry in saved] != kinds:
+            made = ", ".join(entry["type"] for entry in saved) or "none"
+            now = ", ".join(kinds) or "none"
+            raise MathflowError(f"the checkpoint holds the state of the callbacks {made}; this run has {now}")
         assert self.optimizer is not None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -383,6 +396,8 @@ class Trainer:
         self.history.load_dict(state["history"])
         if self.early_stopping is not None:
             self.early_stopping.load_state_dict(state["early_stopping"])
+        for callback, entry in zip(stateful, saved, strict=True):
+            callback.load_state_dict(entry["state"])
         self._restore_generators(state["rng"])
         self.global_step = int(state["global_step"])
         self.samples_seen = int(state["samples_seen"])
