@@ -663,7 +663,7 @@ def export(
 @app.command()
 @_guard_run
 def ui(
-    port: int = typer.Option(5000, "--port", "-p", help="Port on 127.0.0.1."),
+    port: int = typer.Option(None, "--port", "-p", help="Port on 127.0.0.1 (default 5000)."),
     experiment: str = typer.Option(
         None, "--experiment", "-e", help="Show this experiment's URL (default: the newest run's)."
     ),
@@ -680,8 +680,9 @@ def ui(
 
     from mathflow.tracking import ensure_store, resolve_tracking_uri, ui_command
     from mathflow.tracking.store import check_sqlite_file, sqlite_path
-    from mathflow.tracking.ui import experiment_url, ui_base, ui_experiment
+    from mathflow.tracking.ui import DEFAULT_PORT, experiment_url, ui_base, ui_experiment
 
+    port = DEFAULT_PORT if port is None else port
     uri = resolve_tracking_uri(tracking_uri)
     argv = ui_command(uri, port=port)
     db = sqlite_path(uri)

@@ -714,7 +714,10 @@ def model_lines(compiled: Any) -> list[str]:
 
 
 def run_header(ctx: _RunContext, data: Any, path: str | os.PathLike[str]) -> str:
-    """The block printed when a run starts: pipeline, data and splits, model table, store and run."""
+    """The block printed when a run starts: pipeline, data and splits, model table, store, run and
+    the run's page in the MLflow UI."""
+    from mathflow.tracking.ui import run_page
+
     splits = {name: len(split) for name, split in data.splits.items()}
     sizes = " · ".join(f"{name} {count:,}" for name, count in splits.items())
     lines = [
@@ -724,6 +727,7 @@ def run_header(ctx: _RunContext, data: Any, path: str | os.PathLike[str]) -> str
         *model_lines(ctx.compiled),
         f"store     {ctx.tracker.tracking_uri}",
         f"run       {ctx.run.run_id} in experiment {ctx.experiment!r} on {ctx.backend.device_name}",
+        f"ui        {run_page(ctx.tracker.tracking_uri, ctx.run.experiment_id, ctx.run.run_id)}",
     ]
     return "\n".join(lines) + "\n"
 

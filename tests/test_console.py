@@ -34,6 +34,9 @@ def _check_header(text: str, folder: Path) -> None:
     assert re.search(r"^  dense_1\s+dense\s+\(N, 16\)\s+80$", text, re.M)
     assert "  total parameters: 131" in text
     assert f"store     sqlite:///{(folder / 'runs' / 'mlflow.db').as_posix()}" in text
+    run_id = re.search(r"^run\s+([0-9a-f]{32}) in experiment", text, re.M).group(1)
+    page = f"http://127.0.0.1:5000/#/experiments/1/runs/{run_id}?workflowType=machine_learning"
+    assert f"ui        {page} (open after: mathflow ui)" in text
 
 
 def test_quiet_keeps_the_start_and_end_blocks_and_early_stopping(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ def test_run_logs_to_a_tracking_server(tmp_path: Path, free_port: int) -> None:
         assert len(done.stdout.strip().splitlines()) == 1  # --quiet --json: the JSON line alone
         summary = json.loads(done.stdout)
         assert summary["tracking_uri"] == uri
+        page = f"{uri}/#/experiments/{summary['experiment_id']}/runs/{summary['run_id']}?workflowType=machine_learning"
+        assert f"ui        {page}\n" in done.stderr  # the run's page on the server itself
 
         from mlflow.tracking import MlflowClient
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mathflow.errors import MathflowError
+from mathflow.tracking.ui import DEFAULT_PORT
 
 ENV_VAR = "MLFLOW_TRACKING_URI"
 RUNS_DIR = "runs"
@@ -502,7 +503,7 @@ def mark_dead(
     return dead
 
 
-def ui_command(tracking_uri: str | None = None, port: int = 5000, host: str = "127.0.0.1") -> list[str]:
+def ui_command(tracking_uri: str | None = None, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> list[str]:
     """The argv of ``mlflow ui`` serving the store behind ``tracking_uri`` on ``host:port`` (one worker)."""
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):

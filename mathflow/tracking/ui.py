@@ -15,6 +15,17 @@ from __future__ import annotations
 
 from mathflow.errors import MathflowError
 
+DEFAULT_PORT = 5000
+"""The port ``mathflow ui`` serves on unless told otherwise."""
+
+
+def run_page(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """Where a run's page is: on the tracking server itself for an ``http(s)://`` store, else on the
+    UI that ``mathflow ui`` starts on its default port (followed by how to start it)."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return run_url(tracking_uri, experiment_id, run_id)
+    return f"{run_url(ui_base(DEFAULT_PORT), experiment_id, run_id)} (open after: mathflow ui)"
+
 
 def ui_base(port: int, host: str = "127.0.0.1") -> str:
     """``http://host:port``, the UI's root."""
