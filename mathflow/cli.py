@@ -366,10 +366,16 @@ def _run_sweep(
     best = result.best
     if best is not None:
         shown = " ".join(f"{k}={json.dumps(v)}" for k, v in best["params"].items())
-        print(f"best: {result.metric} {best['value']:.4f} ± {best['std']:.4f} at {shown or '(base)'} "
-              f"(run {best['run_id']})", file=out)
-    print(f"sweep {result.parent_run_id} {result.status} in {result.seconds:.1f} s; "
-          f"mathflow runs --sweep {result.parent_run_id}", file=out)
+        print(
+            f"best: {result.metric} {best['value']:.4f} ± {best['std']:.4f} at {shown or '(base)'} "
+            f"(run {best['run_id']})",
+            file=out,
+        )
+    print(
+        f"sweep {result.parent_run_id} {result.status} in {result.seconds:.1f} s; "
+        f"mathflow runs --sweep {result.parent_run_id}",
+        file=out,
+    )
     if json_out:
         typer.echo(json.dumps(result.summary()))
 
@@ -414,8 +420,18 @@ def sweep(
     elif file is None:
         raise MathflowError("give a pipeline FILE to sweep, or --resume PARENT_RUN_ID")
     _run_sweep(
-        file, overrides, param, settings, tracking_uri, experiment, json_out, file_section=resume_id is None,
-        executor=executor, parallel=parallel, address=address, resume=resume_id,
+        file,
+        overrides,
+        param,
+        settings,
+        tracking_uri,
+        experiment,
+        json_out,
+        file_section=resume_id is None,
+        executor=executor,
+        parallel=parallel,
+        address=address,
+        resume=resume_id,
         resources={"num_cpus": trial_cpus, "num_gpus": trial_gpus},
     )
 
@@ -597,17 +613,26 @@ def analyze(
 
 def _wait_for_server(child: Any, meanwhile: Callable[[], None] | None = None) -> int:
     """Run ``meanwhile`` (if given), then wait for the server process; Ctrl-C, SIGTERM or an error of
-    ``meanwhile`` stop it (its whole process group). Its exit status."""
+    ``meanwhile`` stop it (its whole process group). A server started with ``stdout=PIPE`` has its
+    output passed on once ``meanwhile`` has printed its lines, so they come first. Its exit status."""
     import signal
     import subprocess
+    import sys
+    import threading
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    relay = None
     try:
         if meanwhile is not None:
             meanwhile()
+        if child.stdout is not None:
+            sys.stdout.flush()
+            sink = getattr(sys.stdout, "buffer", sys.stdout)
+            relay = threading.Thread(target=_pass_on, args=(child.stdout, sink), daemon=True)
+            relay.start()
         return child.wait()
     except KeyboardInterrupt:
         return 0
@@ -619,6 +644,18 @@ def _wait_for_server(child: Any, meanwhile: Callable[[], None] | None = None) ->
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
+        if relay is not None:
+            relay.join(timeout=5)  # the server's last lines
+
+
+def _pass_on(source: Any, sink: Any) -> None:
+    """Copy ``source`` to ``sink`` line by line until it ends (or ``sink`` is closed)."""
+    for line in iter(source.readline, b""):
+        try:
+            sink.write(line)
+            sink.flush()
+        except (OSError, ValueError):
+            return
 
 
 @app.command()
@@ -696,7 +733,8 @@ def ui(
         if shown is not None:
             typer.echo(f"  runs of experiment {shown[1]!r}: {experiment_url(ui_base(port), shown[0])}")
 
-    code = _wait_for_server(subprocess.Popen(argv, start_new_session=True), meanwhile=show_experiment)
+    server = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    code = _wait_for_server(server, meanwhile=show_experiment)
     if code:
         raise typer.Exit(code)
 

@@ -165,8 +165,15 @@ def report_text(report: GradcheckReport, pipeline: str) -> str:
     for p in report.parameters:
         entries = f"{p.checked}/{p.total}" + (" (random sample)" if p.sampled else " (all)")
         rows.append(
-            (p.name, "×".join(map(str, p.shape)) or "scalar", entries, f"{p.max_abs_error:.3e}",
-             f"{p.max_rel_error:.3e}", str(p.kinks), "ok" if p.passed else "FAIL")
+            (
+                p.name,
+                "×".join(map(str, p.shape)) or "scalar",
+                entries,
+                f"{p.max_abs_error:.3e}",
+                f"{p.max_rel_error:.3e}",
+                str(p.kinks),
+                "ok" if p.passed else "FAIL",
+            )
         )
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = [
