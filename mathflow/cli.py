@@ -671,7 +671,9 @@ def serve(
     import subprocess
 
     from mathflow.predictor import serve_command
+    from mathflow.tracking.ui import require_free_port
 
+    require_free_port(port, host)
     argv, env, body = serve_command(run_id, tracking_uri, port=port, host=host)
     typer.echo(f"serving the model of run {run_id} at http://{host}:{port}/invocations (Ctrl-C to stop)")
     typer.echo(f"  curl http://{host}:{port}/invocations -H 'Content-Type: application/json' -d '{body}'")
@@ -717,7 +719,7 @@ def ui(
 
     from mathflow.tracking import ensure_store, resolve_tracking_uri, ui_command
     from mathflow.tracking.store import check_sqlite_file, sqlite_path
-    from mathflow.tracking.ui import DEFAULT_PORT, experiment_url, ui_base, ui_experiment
+    from mathflow.tracking.ui import DEFAULT_PORT, experiment_url, require_free_port, ui_base, ui_experiment
 
     port = DEFAULT_PORT if port is None else port
     uri = resolve_tracking_uri(tracking_uri)
@@ -726,6 +728,7 @@ def ui(
     if db is None or not check_sqlite_file(db, uri):
         ensure_store(uri)
     named = ui_experiment(uri, experiment) if experiment is not None else None
+    require_free_port(port)
     typer.echo(f"MLflow UI for {uri} at {ui_base(port)} (Ctrl-C to stop)")
 
     def show_experiment() -> None:

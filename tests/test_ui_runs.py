@@ -126,3 +126,29 @@ def test_ui_rejects_a_bad_port(recorded: tuple[Path, str, str]) -> None:
     )
     assert done.returncode == 1
     assert "port" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["ui", "serve"])
+def test_a_busy_port_is_refused_before_any_server_starts(recorded: tuple[Path, str, str], command: str) -> None:
+    """Another program listening on the port: one line and exit 1, not a server that fails after its
+    start-up while the command reports success (nor a browser showing the other program)."""
+    folder, run_id, _ = recorded
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        args = ["ui"] if command == "ui" else ["serve", run_id]
+        done = subprocess.run(
+            [sys.executable, "-m", "mathflow.cli", *args, "--port", str(port)],
+            cwd=folder,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"port {port} on 127.0.0.1 is already in use by another program "
+        "(choose another one with --port, or stop the program that listens there)"
+    )
+    assert done.stdout == ""

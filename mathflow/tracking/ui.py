@@ -27,6 +27,26 @@ def run_page(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     return f"{run_url(ui_base(DEFAULT_PORT), experiment_id, run_id)} (open after: mathflow ui)"
 
 
+def require_free_port(port: int, host: str = "127.0.0.1") -> None:
+    """Raise when ``host:port`` cannot be bound (another program listens there): a server started on it
+    would fail after its start-up, or the browser would show the other program instead."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: a closing port is free
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise MathflowError(
+                    f"port {port} on {host} is already in use by another program",
+                    suggestion="choose another one with --port, or stop the program that listens there",
+                ) from None
+            raise MathflowError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def ui_base(port: int, host: str = "127.0.0.1") -> str:
     """``http://host:port``, the UI's root."""
     return f"http://{host}:{port}"
