@@ -319,20 +319,23 @@ def write_output(
 def load_run_model(run_id: str, tracking_uri: str | None = None) -> Any:
     """The pyfunc model logged by run ``run_id``."""
     from mathflow.tracking.run import load_model
-    from mathflow.tracking.store import ensure_store, resolve_tracking_uri, sqlite_path
+    from mathflow.tracking.store import client, resolve_tracking_uri, run_of, sqlite_path
 
     uri = resolve_tracking_uri(tracking_uri)
     db = sqlite_path(uri)
     if db is not None and not db.exists():
         raise MathflowError(f"no run {run_id}: there is no MLflow store at {db}", suggestion="pass --tracking-uri")
-    ensure_store(uri)
+    run = run_of(client(uri), run_id, uri)
     try:
         return load_model(f"runs:/{run_id}/model", uri)
     except MathflowError:
         raise
-    except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a missing run/model
+    except Exception as exc:  # noqa: BLE001 - MLflow raises many types for a missing model
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MathflowError(f"cannot load the model of run {run_id}: {first}") from None
+        raise MathflowError(
+            f"cannot load the model of run {run_id} ({run.info.status}): {first}",
+            suggestion=None if run.info.status == "FINISHED" else "a run that did not finish may have logged no model",
+        ) from None
 
 
 @dataclass

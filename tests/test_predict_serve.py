@@ -161,4 +161,18 @@ def test_serve_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "mathflow.cli", "serve", "0" * 32, "--tracking-uri", uri, "--port", "5999"]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr.count("\n") == 1 and "cannot load the model of run" in done.stderr, done.stderr
+    assert done.stderr == f"no run '{'0' * 32}' in {uri} (mathflow runs lists the runs)\n", done.stderr
+
+
+def test_predict_from_a_run_without_a_model_says_so(tmp_path: Path) -> None:
+    from mathflow.tracking import Tracker
+
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    with pytest.raises(RuntimeError), Tracker(uri).start("broken") as run:
+        raise RuntimeError("failed before the model was logged")
+    np.save(tmp_path / "x.npy", np.zeros((2, 4)))
+    command = [sys.executable, "-m", "mathflow.cli", "predict", run.run_id, "--input", "x.npy", "--tracking-uri", uri]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"cannot load the model of run {run.run_id} (FAILED): "), done.stderr
+    assert done.stderr.endswith("(a run that did not finish may have logged no model)\n"), done.stderr
