@@ -164,7 +164,15 @@ def learning_curves_figure(history: Any) -> Any:
         ax.set_title(base)
         ax.grid(True, alpha=0.3)
         ax.legend()
-    fig.tight_layout()
+    # Fixed margins in inches (room for tick labels of up to 6 characters, the title and "epoch"):
+    # measuring every label, as tight_layout does, took most of the time the figure took to draw.
+    # Between panels, the next one's left margin and this one's right: 0.95 in of each 4.5 in.
+    width, height = fig.get_size_inches()
+    left, right, gap = 0.75, 0.2, 0.95
+    panel = (width - left - right - gap * (len(bases) - 1)) / len(bases)
+    fig.subplots_adjust(
+        left=left / width, right=1 - right / width, bottom=0.55 / height, top=1 - 0.35 / height, wspace=gap / panel
+    )
     return fig
 
 

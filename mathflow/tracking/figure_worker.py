@@ -118,10 +118,12 @@ class FigureWorker:
 def serve(requests: TextIO, replies: TextIO) -> None:
     """The helper's work: set up matplotlib, read one request line (a JSON list of ``{"file",
     "kind", "arguments"}``), draw and save each figure, and reply with the JSON list of files drawn."""
-    import mathflow.run  # noqa: F401 - imported while the run is busy, as is matplotlib below
-    from mathflow.tracking.run import new_figure
+    import io
 
-    new_figure().clear()
+    # While the run is busy: import matplotlib and draw one small figure to memory, so that the fonts,
+    # the text layout and the PNG writer are loaded before the real figures are asked for.
+    warm_up = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.5}, {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7}]
+    draw("learning_curves", {"history": warm_up}).savefig(io.BytesIO(), format="png")
     line = requests.readline()
     if not line.strip():
         return
@@ -136,17 +138,19 @@ def serve(requests: TextIO, replies: TextIO) -> None:
     replies.flush()
 
 
-def _main() -> int:
+def _main() -> None:
     """The helper process: stop signals ignored (the run decides; the helper ends when its input
-    does), then :func:`serve` on standard input and output."""
+    does), then :func:`serve` on standard input and output, then an exit without the interpreter's
+    teardown (the run waits for this process to end)."""
+    import os
     import signal
 
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     serve(sys.stdin, sys.stdout)
-    return 0
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    _main()
