@@ -817,8 +817,46 @@ def _print_runs_table(rows: list[Any], dead_after: float) -> None:
     Console(width=200, soft_wrap=False).print(table)
 
 
+class _StdoutGuard:
+    """Standard output that becomes ``/dev/null`` once its reader has gone away (``| head``): the
+    command goes on (a run trains to the end and is recorded FINISHED) instead of failing on the
+    first line it can no longer print."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        """Point the stream's file descriptor at ``/dev/null`` (what is still buffered goes there too)."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main() -> None:
-    """Console-script entry point: run the command, then end the process at once (:func:`_end_process`)."""
+    """Console-script entry point: run the command (standard output guarded by :class:`_StdoutGuard`),
+    then end the process at once (:func:`_end_process`)."""
+    import sys
+
+    if sys.stdout is not None and not isinstance(sys.stdout, _StdoutGuard):
+        sys.stdout = _StdoutGuard(sys.stdout)  # type: ignore[assignment]
     try:
         app()
     except SystemExit as exc:

@@ -111,3 +111,31 @@ def test_end_process_exits_like_sys_exit_after_the_shutdown_steps(tmp_path: Path
     assert marker.with_suffix(".thread").exists()  # the other thread finished first
     assert marker.exists() and not Path(marker.read_text()).exists()  # exit handlers and finalizers ran
     assert done.stderr == ("a message\n" if status == 1 else "")
+
+
+@pytest.mark.parametrize("command", ["run", "list"])
+def test_a_reader_that_goes_away_does_not_fail_the_command(tmp_path: Path, command: str) -> None:
+    """``mathflow ... | head -n 2``: the command goes on with its output discarded and ends as it would
+    have: a run is trained to the end and recorded FINISHED, exit 0, nothing on stderr."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    pipeline = str(Path(__file__).resolve().parents[1] / "pipelines" / "iris.yaml")
+    args = ["run", pipeline, "--set", "train.epochs=30"] if command == "run" else ["list"]
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "mathflow.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    head = subprocess.run(["head", "-n", "2"], stdin=producer.stdout, capture_output=True, text=True, timeout=240)
+    producer.stdout.close()
+    stderr = producer.stderr.read().decode()
+    assert producer.wait(timeout=240) == 0, stderr
+    assert stderr == "" and len(head.stdout.splitlines()) == 2
+    if command == "run":
+        from store_helpers import only_run
+
+        run = only_run(tmp_path, "iris")
+        assert run.info.status == "FINISHED" and run.data.metrics["test_accuracy"] > 0.5
