@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
@@ -59,6 +58,11 @@ _DEBUG = typer.Option(False, "--debug", help="Show the Python traceback of an er
 _SET = typer.Option([], "--set", help="Override a value: --set train.epochs=3 (repeatable).")
 
 
+def _debugging(debug: Any) -> bool:
+    """Whether errors show their traceback: ``--debug`` or the environment variable ``MATHFLOW_DEBUG``."""
+    return bool(debug or os.environ.get("MATHFLOW_DEBUG"))
+
+
 def _report_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Print a MathflowError as ``file:line:col: message`` lines and exit 1 (traceback with --debug)."""
 
@@ -69,7 +73,7 @@ def _report_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except MathflowError as exc:
-            if kwargs.get("debug") or os.environ.get("MATHFLOW_DEBUG"):
+            if _debugging(kwargs.get("debug")):
                 raise
             typer.echo(exc.format(), err=True)
             raise typer.Exit(1) from None
@@ -101,7 +105,7 @@ def validate(
         try:
             _validate_file(file, overrides)
         except MathflowError as exc:
-            if debug or os.environ.get("MATHFLOW_DEBUG"):
+            if _debugging(debug):
                 raise
             for line in exc.format().splitlines():  # every line names its file
                 typer.echo(line if line.startswith(f"{file}:") else f"{file}: {line}", err=True)
@@ -248,7 +252,7 @@ def _guard_run(command: Callable[..., Any]) -> Callable[..., Any]:
         from mathflow.errors import MathflowError
         from mathflow.tracking.signals import RunInterrupted
 
-        debug = bool(kwargs.get("debug") or os.environ.get("MATHFLOW_DEBUG"))
+        debug = _debugging(kwargs.get("debug"))
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
@@ -513,20 +517,6 @@ def resume(
         typer.echo(json.dumps({**result.summary(), "resumed_from": run_id}))
 
 
-@contextlib.contextmanager
-def _stdout_may_close() -> Iterator[None]:
-    """A reader that stops early (``| head``) ends the command quietly, exit 0, no traceback."""
-    import sys
-
-    try:
-        yield
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
-        raise typer.Exit(0) from None
-
-
 @app.command()
 @_guard_run
 def predict(
@@ -557,11 +547,10 @@ def predict(
         write_output(output, predictions, chosen, columns)
         typer.echo(f"wrote {len(predictions)} {'probability rows' if proba else 'predictions'} to {output}")
         return
-    with _stdout_may_close():
-        if chosen == "json":
-            sys.stdout.write(json_text(predictions, columns))
-        else:
-            write_csv(sys.stdout, predictions, columns)
+    if chosen == "json":  # to a reader that goes away (| head): see _StdoutGuard
+        sys.stdout.write(json_text(predictions, columns))
+    else:
+        write_csv(sys.stdout, predictions, columns)
 
 
 @app.command()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli_env
 
 import mathflow.nn as nn
 import mathflow.optim as optim
@@ -381,11 +382,6 @@ def test_what_cannot_be_resumed_gets_a_clear_message(runs) -> None:
 
 
 # ---------------------------------------------------------------------------- the CLI (3 subprocesses)
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MATHFLOW_DEBUG", None)
-    return env
 
 
 @pytest.mark.slow
@@ -397,7 +393,7 @@ def test_cli_run_killed_by_sigint_then_resumed_matches_the_uninterrupted_run(run
     proc = subprocess.Popen(
         [*command, "run", str(runs["pipeline"]), *(a for o in long_run for a in ("--set", o))],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -420,7 +416,7 @@ def test_cli_run_killed_by_sigint_then_resumed_matches_the_uninterrupted_run(run
     done = subprocess.run(
         [*command, "resume", killed.group(1), "--json", "-q"],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=600,
@@ -437,7 +433,7 @@ def test_cli_run_killed_by_sigint_then_resumed_matches_the_uninterrupted_run(run
     assert (summary["epochs"], summary["steps"]) == (full.epochs, full.steps)  # early stopping at the same epoch
 
     refused = subprocess.run(
-        [*command, "resume", full.run_id], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600
+        [*command, "resume", full.run_id], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=600
     )
     assert refused.returncode == 1
     lines = [line for line in refused.stderr.splitlines() if line.strip()]

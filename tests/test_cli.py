@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import mathflow_script
 
 import mathflow as mf
 
 
-def _script() -> str | None:
-    """The installed console script: next to this interpreter first, then on PATH."""
-    beside = Path(sys.executable).with_name("mathflow")
-    if beside.is_file():
-        return str(beside)
-    return shutil.which("mathflow")
-
-
 def _commands() -> list[list[str]]:
     variants = [[sys.executable, "-m", "mathflow.cli"]]
-    script = _script()
+    script = mathflow_script()
     variants.append([script] if script else [])
     return variants
 

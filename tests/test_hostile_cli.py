@@ -33,13 +33,13 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import mathflow_script
 from test_hostile_corpus import ARRAY_CASES, CSV_CASES, EXPECT, HOSTILE, STORE_FILES, YAML_CASES
 
 TIMEOUT = 60.0  # seconds; a case that takes longer counts as a hang
@@ -47,10 +47,6 @@ Outcome = tuple[str, str]
 
 
 # ---------------------------------------------------------------------------------- the command
-def _script() -> str | None:
-    """The installed console script: next to this interpreter first, then on PATH."""
-    beside = Path(sys.executable).with_name("mathflow")
-    return str(beside) if beside.is_file() else shutil.which("mathflow")
 
 
 @dataclass
@@ -63,7 +59,7 @@ class Done:
 
 
 def _mathflow(args: list[str], cwd: Path, timeout: float = TIMEOUT) -> Done:
-    script = _script()
+    script = mathflow_script()
     if script is None:
         pytest.skip("the mathflow console script is not installed")
     env = {k: v for k, v in os.environ.items() if k not in ("MATHFLOW_DEBUG", "MLFLOW_TRACKING_URI")}

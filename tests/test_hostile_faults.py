@@ -22,23 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli_env
 
 DIVERGING = "kind: optimize\nvariables: {x: 1.0}\nminimize: -x**4\noptimizer:\n  sgd: {lr: 0.5}\nsteps: 200\n"
 QUICK = "kind: optimize\nvariables: {x: 4.0}\nminimize: x**2\noptimizer:\n  sgd: {lr: 0.1}\nsteps: 50\n"
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("MATHFLOW_DEBUG", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
 
 
 def mathflow(*args: str, cwd: Path, preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mathflow.cli", *args],
         cwd=cwd,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -279,7 +273,7 @@ def test_the_ui_serves_a_read_only_store(trained_store: tuple[Path, str, str], t
         server = subprocess.Popen(
             [sys.executable, "-m", "mathflow.cli", "ui", "--port", str(free_port), "--tracking-uri", uri],
             cwd=tmp_path,
-            env={**_env(), "PYTHONUNBUFFERED": "1"},
+            env={**cli_env(), "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

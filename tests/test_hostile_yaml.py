@@ -8,7 +8,6 @@ The loader itself must refuse each of them well under a second.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_env
 
 from mathflow.config import ConfigError, load_config
 from mathflow.config.loader import MAX_EXTENDS_DEPTH, MAX_EXTENDS_FILES, MAX_FILE_BYTES
@@ -26,17 +26,11 @@ EXPECT = re.compile(r"^# expect: (\d+):(\d+): (.*)$", re.M)
 PIPELINE_HEAD = "version: 1\nname: hostile\n"
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("MATHFLOW_DEBUG", None)
-    return env
-
-
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mathflow.cli", "validate", path.name],
         cwd=path.parent,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,7 +3,6 @@ run (when one was started) ended FAILED or KILLED with what was logged so far.""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -12,24 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_env
 from store_helpers import client_for, only_run
 
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = ROOT / "pipelines"
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MATHFLOW_DEBUG", None)
-    return env
-
-
 def mathflow(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mathflow.cli", *args],
         cwd=cwd,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -102,7 +95,7 @@ def test_sigint_during_training_ends_the_run_killed(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mathflow.cli", "run", str(PIPELINES / "cnn.yaml"), "--set", "train.epochs=400"],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -140,7 +133,7 @@ def test_two_runs_started_at_once_on_a_fresh_store(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "mathflow.cli", "run", str(PIPELINES / "logistic.yaml"), "--set", "train.epochs=1"]
     procs = [
         subprocess.Popen(
-            [*argv, "--quiet"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*argv, "--quiet"], cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         for _ in range(2)
     ]

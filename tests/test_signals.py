@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_env
 from store_helpers import client_for, only_run
 
 from mathflow.tracking.signals import RunInterrupted, StopFlag, stop_on_signals
@@ -36,18 +37,11 @@ tracking: {experiment: slow-math}
 """
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MATHFLOW_DEBUG", None)
-    return env
-
-
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mathflow.cli", *args],
         cwd=cwd,
-        env=_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -197,7 +191,12 @@ def test_the_previous_handlers_come_back() -> None:
 # -------------------------------------------------------------------------- crashes: the heartbeat
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mathflow.cli", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "mathflow.cli", *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import cli_env
 from store_helpers import client_for
 from sweep_helpers import tiny_iris
 
@@ -32,16 +33,14 @@ sweep:
 """
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MATHFLOW_DEBUG", None)
-    return env
-
-
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mathflow.cli", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "mathflow.cli", *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -224,7 +223,7 @@ def test_sigint_stops_the_sweep_killed_and_resume_finishes_it_without_rerunning_
             "1",
         ],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,14 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def test_runs_lists_the_run_with_key_metrics(recorded: tuple[Path, str, str]) ->
     done = subprocess.run(
         [sys.executable, "-m", "mathflow.cli", "runs", "--experiment", "logistic"],
         cwd=folder,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -55,7 +49,7 @@ def test_runs_unknown_experiment_is_an_error(recorded: tuple[Path, str, str]) ->
     done = subprocess.run(
         [sys.executable, "-m", "mathflow.cli", "runs", "--experiment", "no-such-thing"],
         cwd=folder,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -86,7 +80,7 @@ def test_ui_serves_the_store_and_stops_cleanly(recorded: tuple[Path, str, str], 
     proc = subprocess.Popen(
         [sys.executable, "-m", "mathflow.cli", "ui", "--port", str(port)],
         cwd=folder,
-        env=_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -119,7 +113,7 @@ def test_ui_rejects_a_bad_port(recorded: tuple[Path, str, str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mathflow.cli", "ui", "--port", "70000"],
         cwd=folder,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -141,7 +135,7 @@ def test_a_busy_port_is_refused_before_any_server_starts(recorded: tuple[Path, s
         done = subprocess.run(
             [sys.executable, "-m", "mathflow.cli", *args, "--port", str(port)],
             cwd=folder,
-            env=_env(),
+            env=cli_env(),
             capture_output=True,
             text=True,
             timeout=120,
