@@ -11,15 +11,18 @@ exit. Its ``train_seconds`` (the training loop without the time spent logging) c
 JSON line; the fixed cost is ``wall - train_seconds``: interpreter start, imports, loading and
 compiling the pipeline, reading the data, opening the store and everything logged to it.
 
-Beside it, in alternating order so that machine noise hits both alike, each round times
+Every round times the command twice: through the daemon (``daemon``: what every run after the first
+costs; a daemon folder of the benchmark's own, its daemon started before the rounds and stopped
+after) and in a process of its own (``alone``: ``MATHFLOW_DAEMON=off``, what the first run costs).
+The first run (not counted, reported as ``first``) finds no daemon, runs alone and starts one; it also
+fills the per-user caches a run relies on (the empty-store template and the built-in data sets);
+``--cold`` gives every run an empty cache folder instead. ``--checkout`` times only ``alone``.
+
+Beside them, in alternating order so that machine noise hits all alike, each round times
 ``python -c "import mlflow"``, the yardstick that makes figures from a busy or slower machine
 comparable (``fixed_per_import``), and ``python -c "import mlflow.store.tracking.sqlalchemy_store"``,
 MLflow with the SQL store that a run on a SQLite file or a database writes to
-(``fixed_per_store_import``): together, the part of the fixed cost that is MLflow's own imports.
-
-A first run (not counted, reported as ``first``) fills the per-user caches a run relies on
-(the empty-store template and the built-in data sets); ``--cold`` gives every round an empty cache
-folder instead, to measure the cost of a run on a machine that has never run one.
+(``fixed_per_store_import``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_ENV = "MATHFLOW_CACHE_DIR"
+DAEMON_DIR_ENV = "MATHFLOW_DAEMON_DIR"
+MODES = ("daemon", "alone")
 
 
 _CLI = [sys.executable, "-c", "import sys; from mathflow.cli import main; sys.exit(main())"]
@@ -69,13 +74,27 @@ def time_import(module: str) -> float:
     return time.perf_counter() - started
 
 
+def command_env(daemon_dir: str, mode: str) -> dict[str, str]:
+    """This environment for a timed command: the benchmark's daemon folder; ``alone`` switches it off."""
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env[DAEMON_DIR_ENV] = daemon_dir
+    env.pop("MATHFLOW_DAEMON", None)
+    if mode == "alone":
+        env["MATHFLOW_DAEMON"] = "off"
+    return env
+
+
 def time_run(
-    pipeline: Path, overrides: list[str], cache: str | None = None, checkout: str | None = None
+    pipeline: Path,
+    overrides: list[str],
+    env: dict[str, str],
+    cache: str | None = None,
+    checkout: str | None = None,
 ) -> dict[str, Any]:
     """One ``mathflow run`` process in a fresh folder and store: wall, training and fixed seconds."""
     with tempfile.TemporaryDirectory(prefix="mathflow-overhead-") as tmp:
-        env = dict(os.environ)
-        env.pop("MLFLOW_TRACKING_URI", None)
+        env = dict(env)
         if cache is not None:
             env[CACHE_ENV] = cache
         if checkout is not None:
@@ -118,54 +137,77 @@ def measure(
     warmup: bool = True,
     checkout: str | None = None,
 ) -> dict[str, Any]:
-    """``rounds`` alternating pairs of (``mathflow run``, the :data:`YARDSTICKS`) after one uncounted first run."""
-    caches: list[str] = []
+    """``rounds`` alternating rounds of (``mathflow run`` in each of :data:`MODES`, the
+    :data:`YARDSTICKS`) after one uncounted first run."""
+    modes = ("alone",) if checkout is not None else MODES
+    folders = [tempfile.mkdtemp(prefix="mfd-bench-")]
+    daemon_dir = folders[0]
 
     def cache() -> str | None:
         if not cold:
             return None
-        caches.append(tempfile.mkdtemp(prefix="mathflow-overhead-cache-"))
-        return caches[-1]
+        folders.append(tempfile.mkdtemp(prefix="mathflow-overhead-cache-"))
+        return folders[-1]
+
+    def daemon(action: str) -> None:
+        command = [*mathflow_command(), "daemon", action]
+        subprocess.run(command, env=command_env(daemon_dir, "daemon"), check=True, capture_output=True)
 
     try:
-        first = time_run(pipeline, overrides, cache(), checkout) if warmup else None
-        runs: list[dict[str, Any]] = []
+        first = time_run(pipeline, overrides, command_env(daemon_dir, modes[0]), cache(), checkout) if warmup else None
+        if "daemon" in modes:
+            daemon("start")
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
         imports: dict[str, list[float]] = {key: [] for key in YARDSTICKS}
-
-        def time_yardsticks() -> None:
-            for key, module in YARDSTICKS.items():
-                imports[key].append(time_import(module))
-
         for index in range(rounds):
-            if index % 2:
-                time_yardsticks()
-                runs.append(time_run(pipeline, overrides, cache(), checkout))
-            else:
-                runs.append(time_run(pipeline, overrides, cache(), checkout))
-                time_yardsticks()
+            order = [*modes, "yardsticks"]
+            for step in order[index % len(order):] + order[: index % len(order)]:
+                if step == "yardsticks":
+                    for key, module in YARDSTICKS.items():
+                        imports[key].append(time_import(module))
+                else:
+                    runs[step].append(time_run(pipeline, overrides, command_env(daemon_dir, step), cache(), checkout))
+        if "daemon" in modes:
+            daemon("stop")
     finally:
-        for folder in caches:
+        for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
-    fixed = _stats([r["fixed_s"] for r in runs])
     yardsticks = {key: _stats(values) for key, values in imports.items()}
+
+    def summary(timed: list[dict[str, Any]]) -> dict[str, Any]:
+        fixed = _stats([r["fixed_s"] for r in timed])
+        return {
+            "wall_s": _stats([r["wall_s"] for r in timed]),
+            "train_s": _stats([r["train_s"] for r in timed]),
+            "fixed_s": fixed,
+            "fixed_per_import": round(fixed["median"] / yardsticks["import_mlflow_s"]["median"], 3),
+            "fixed_per_store_import": round(fixed["median"] / yardsticks["import_store_s"]["median"], 3),
+            "runs": timed,
+        }
+
     return {
         "pipeline": os.path.relpath(pipeline, ROOT) if pipeline.is_relative_to(ROOT) else str(pipeline),
         "overrides": overrides,
         "rounds": rounds,
         "cold": cold,
         "checkout": checkout,
-        "wall_s": _stats([r["wall_s"] for r in runs]),
-        "train_s": _stats([r["train_s"] for r in runs]),
-        "fixed_s": fixed,
         **yardsticks,
-        "fixed_per_import": round(fixed["median"] / yardsticks["import_mlflow_s"]["median"], 3),
-        "fixed_per_store_import": round(fixed["median"] / yardsticks["import_store_s"]["median"], 3),
+        **{mode: summary(timed) for mode, timed in runs.items()},
         "first": first,
-        "runs": runs,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
     }
+
+
+MODE_LABELS = {
+    "daemon": "through the daemon (every run after the first)",
+    "alone": "in a process of its own (MATHFLOW_DAEMON=off; the first run)",
+}
+
+
+def _print_row(label: str, s: dict[str, float]) -> None:
+    print(f"  {label:<27} median {s['median']:6.2f} s   min {s['min']:6.2f} s   max {s['max']:6.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,20 +231,20 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(f"mathflow run {result['pipeline']} ({args.rounds} rounds{', cold cache' if args.cold else ''})")
-    for key, label in (
-        ("wall_s", "wall"),
-        ("train_s", "training"),
-        ("fixed_s", "fixed cost"),
-        ("import_mlflow_s", "import mlflow"),
-        ("import_store_s", "import mlflow + SQL store"),
-    ):
-        s = result[key]
-        print(f"  {label:<27} median {s['median']:6.2f} s   min {s['min']:6.2f} s   max {s['max']:6.2f} s")
-    print(f"  fixed cost / import mlflow  {result['fixed_per_import']:.2f}")
-    print(f"  fixed cost / import store   {result['fixed_per_store_import']:.2f}")
+    for key, label in (("import_mlflow_s", "import mlflow"), ("import_store_s", "import mlflow + SQL store")):
+        _print_row(label, result[key])
+    for mode in MODES:
+        if mode not in result:
+            continue
+        timed = result[mode]
+        print(f"{mode}: {MODE_LABELS[mode]}")
+        for key, label in (("wall_s", "wall"), ("train_s", "training"), ("fixed_s", "fixed cost")):
+            _print_row(label, timed[key])
+        print(f"  fixed cost / import mlflow  {timed['fixed_per_import']:.2f}")
+        print(f"  fixed cost / import store   {timed['fixed_per_store_import']:.2f}")
     if result["first"] is not None:
         first = result["first"]
-        print(f"  first run (not counted)     wall {first['wall_s']:.2f} s, fixed cost {first['fixed_s']:.2f} s")
+        print(f"first run (not counted)       wall {first['wall_s']:.2f} s, fixed cost {first['fixed_s']:.2f} s")
     return 0
 
 

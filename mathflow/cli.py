@@ -732,6 +732,29 @@ def ui(
 
 
 @app.command()
+@_report_errors
+def daemon(
+    action: str = typer.Argument("status", help="status, start or stop."),
+    json_out: bool = typer.Option(False, "--json", help="Print the daemon's state as one JSON object (null: none)."),
+    every: bool = typer.Option(False, "--all", help="stop: every daemon in the daemon folder (any environment)."),
+    debug: bool = _DEBUG,
+) -> None:
+    """The background process that keeps MLflow and mathflow imported, so that commands start in a
+    fraction of a second. The first `mathflow run` starts it; it exits after 15 idle minutes
+    (MATHFLOW_DAEMON_IDLE seconds); MATHFLOW_DAEMON=off runs every command in its own process."""
+    import json
+
+    from mathflow.daemon import control
+    from mathflow.errors import MathflowError
+
+    actions = {"status": control.status, "start": control.start, "stop": lambda: control.stop(every)}
+    if action not in actions:
+        raise MathflowError(f"unknown daemon action {action!r}; choose one of: status, start, stop")
+    state = actions[action]()
+    typer.echo(json.dumps(state) if json_out else control.describe(state))
+
+
+@app.command()
 @_guard_run
 def runs(
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),

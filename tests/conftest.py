@@ -1,14 +1,37 @@
-"""Shared test setup: a clean CPU float32 backend for every test, GPU tests skipped without a device."""
+"""Shared test setup: a clean CPU float32 backend for every test, GPU tests skipped without a device,
+and a daemon folder of the test session's own (its daemon is stopped at the end)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import mathflow as mf
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_daemon() -> Iterator[None]:
+    """The ``mathflow`` commands the tests start share a daemon of this session (not the user's),
+    stopped when the session ends."""
+    from mathflow.daemon import control, protocol
+
+    folder = tempfile.mkdtemp(prefix="mathflow-daemon-")
+    previous = os.environ.get(protocol.DIR_ENV)
+    os.environ[protocol.DIR_ENV] = folder
+    yield
+    if protocol.enabled(os.environ):
+        control.stop(every=True)  # the daemons of the console script and of tests with other settings
+    if previous is None:
+        os.environ.pop(protocol.DIR_ENV, None)
+    else:
+        os.environ[protocol.DIR_ENV] = previous
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -815,7 +816,36 @@ def test_figures_not_drawn_by_a_helper_are_drawn_by_the_run(tmp_path: Path) -> N
     assert len(draw("learning_curves", {"history": history}).axes) == 1
     confusion = draw("confusion", {"matrix": [[3, 1], [0, 4]], "class_names": ["a", "b"]})
     assert [t.get_text() for t in confusion.axes[0].texts] == ["3", "1", "0", "4"]
-    assert FigureWorker.start().process is None  # MLflow is imported here: nothing left to overlap
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:  # MLflow is imported and another thread runs here: no fork, the figures are drawn in-process
+        assert FigureWorker.start().process is None
+    finally:
+        release.set()
+        other.join()
+
+
+_FORKED_HELPER = """
+import json, sys
+import matplotlib.figure
+from mathflow.tracking.figure_worker import FigureWorker, ForkedHelper
+worker = FigureWorker.start()
+assert isinstance(worker.process, ForkedHelper), worker.process
+history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]
+worker.submit(sys.argv[1], {"curves.png": ("learning_curves", {"history": history}), "bad.png": ("confusion", {})})
+print(json.dumps({name: str(path) if path else None for name, path in worker.collect().items()}))
+"""
+
+
+def test_a_process_with_matplotlib_forks_its_figure_helper(tmp_path: Path) -> None:
+    """As a command run by the daemon does: single-threaded, matplotlib imported."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED_HELPER, str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"curves.png": str(tmp_path / "curves.png"), "bad.png": None}
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_figure_helper_draws_what_it_is_asked_for_and_replies_with_the_files(tmp_path: Path) -> None:

@@ -10,17 +10,22 @@ the main process's own work (importing MLflow, training, logging the model) on a
 Each figure is the one :mod:`mathflow.run` draws in-process (:data:`FIGURES` names its function),
 saved as MLflow's ``log_figure`` saves it (``savefig`` with the defaults). A figure the helper
 could not draw comes back as None, and the caller draws it itself: the helper saves time, never a
-result. It is started only in a process that has imported neither MLflow nor matplotlib yet (a
-fresh ``mathflow run``; a long-lived process draws faster in-process), in its own session so that
-a terminal's Ctrl-C reaches the run alone, and it ends when its input closes, also when the run's
-process dies.
+result. In a process that has imported neither MLflow nor matplotlib yet (a fresh ``mathflow run``)
+it is a new interpreter, in its own session so that a terminal's Ctrl-C reaches the run alone; in
+a single-threaded process that has matplotlib imported already (a command run by the daemon,
+:mod:`mathflow.daemon`) it is a fork of the run's process, ready at once. Anywhere else (a
+long-lived process with threads) the figures are drawn in-process. The helper ends when its input
+closes, also when the run's process dies.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -44,16 +49,16 @@ def draw(kind: str, arguments: dict[str, Any]) -> Any:
 class FigureWorker:
     """The helper process (``None`` when it was not started or has failed)."""
 
-    def __init__(self, process: subprocess.Popen[str] | None):
+    def __init__(self, process: subprocess.Popen[str] | ForkedHelper | None):
         self.process = process
         self._files: dict[str, Path] = {}
 
     @classmethod
     def start(cls) -> FigureWorker:
-        """Start the helper, unless MLflow or matplotlib is already imported here (a long-lived process:
-        then nothing is left to overlap, the figures are drawn faster in-process) or the start fails."""
+        """Start the helper (see the module docstring for which kind, or none), unless the start fails."""
         if "mlflow" in sys.modules or "matplotlib.figure" in sys.modules:
-            return cls(None)
+            warm = "matplotlib.figure" in sys.modules and hasattr(os, "fork") and threading.active_count() == 1
+            return cls(ForkedHelper.start() if warm else None)
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "mathflow.tracking.figure_worker"],
@@ -115,15 +120,85 @@ class FigureWorker:
         self.close()
 
 
-def serve(requests: TextIO, replies: TextIO) -> None:
-    """The helper's work: set up matplotlib, read one request line (a JSON list of ``{"file",
-    "kind", "arguments"}``), draw and save each figure, and reply with the JSON list of files drawn."""
+class ForkedHelper:
+    """The helper as a fork of this process, with the part of :class:`subprocess.Popen`'s interface
+    that :class:`FigureWorker` uses (``stdin``, ``stdout``, ``poll``, ``kill``, ``wait``, ``communicate``)."""
+
+    def __init__(self, pid: int, stdin: TextIO, stdout: TextIO) -> None:
+        self.pid = pid
+        self.stdin: TextIO | None = stdin
+        self.stdout: TextIO | None = stdout
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls) -> ForkedHelper | None:
+        try:
+            request_read, request_write = os.pipe()
+            reply_read, reply_write = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return None
+        if pid == 0:  # the helper: matplotlib is imported and warm already
+            try:
+                os.close(request_write)
+                os.close(reply_read)
+                _ignore_stop_signals()
+                with open(request_read) as requests, open(reply_write, "w") as replies:
+                    serve(requests, replies, warm_up=False)
+            finally:
+                os._exit(0)
+        os.close(request_read)
+        os.close(reply_write)
+        return cls(pid, open(request_write, "w"), open(reply_read))  # noqa: SIM115 - closed by communicate
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def communicate(self, timeout: float) -> tuple[str, None]:
+        """Close the helper's input, read its reply (``subprocess.TimeoutExpired`` after ``timeout``), reap it."""
+        import selectors
+
+        assert self.stdin is not None and self.stdout is not None
+        self.stdin.close()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                raise subprocess.TimeoutExpired("figure helper", timeout)
+        out = self.stdout.read()
+        self.wait()
+        return out, None
+
+
+def _ignore_stop_signals() -> None:
+    """The run decides when to stop; the helper ends when its input does."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
+def serve(requests: TextIO, replies: TextIO, warm_up: bool = True) -> None:
+    """The helper's work: set up matplotlib (``warm_up``), read one request line (a JSON list of
+    ``{"file", "kind", "arguments"}``), draw and save each figure, and reply with the JSON list of files drawn."""
     import io
 
-    # While the run is busy: import matplotlib and draw one small figure to memory, so that the fonts,
-    # the text layout and the PNG writer are loaded before the real figures are asked for.
-    warm_up = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.5}, {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7}]
-    draw("learning_curves", {"history": warm_up}).savefig(io.BytesIO(), format="png")
+    if warm_up:
+        # While the run is busy: import matplotlib and draw one small figure to memory, so that the fonts,
+        # the text layout and the PNG writer are loaded before the real figures are asked for.
+        history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.5}, {"epoch": 2, "train_loss": 0.5, "val_loss": 0.7}]
+        draw("learning_curves", {"history": history}).savefig(io.BytesIO(), format="png")
     line = requests.readline()
     if not line.strip():
         return
@@ -139,15 +214,9 @@ def serve(requests: TextIO, replies: TextIO) -> None:
 
 
 def _main() -> None:
-    """The helper process: stop signals ignored (the run decides; the helper ends when its input
-    does), then :func:`serve` on standard input and output, then an exit without the interpreter's
-    teardown (the run waits for this process to end)."""
-    import os
-    import signal
-
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    """The helper process: stop signals ignored, then :func:`serve` on standard input and output, then
+    an exit without the interpreter's teardown (the run waits for this process to end)."""
+    _ignore_stop_signals()
     serve(sys.stdin, sys.stdout)
     os._exit(0)
 

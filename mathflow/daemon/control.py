@@ -1,0 +1,93 @@
+"""``mathflow daemon status|start|stop``: what the user can ask of the daemon of this environment."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from mathflow.daemon import protocol
+from mathflow.daemon.client import start_daemon
+from mathflow.errors import MathflowError
+
+START_SECONDS = 120.0
+"""How long ``mathflow daemon start`` waits for a new daemon to listen (it imports MLflow first)."""
+
+
+def _place() -> protocol.Place:
+    if not protocol.enabled(os.environ):
+        raise MathflowError(
+            f"the daemon is switched off here (${protocol.SWITCH_ENV}={os.environ.get(protocol.SWITCH_ENV, '')!r}, "
+            "or this platform cannot fork); every command runs in its own process"
+        )
+    found = protocol.place(os.environ)
+    if found is None:
+        folder = protocol.daemon_folder(os.environ)
+        raise MathflowError(
+            f"no usable daemon folder: {folder} must be a folder of this user that only this user may enter, "
+            f"with a short enough path (set ${protocol.DIR_ENV})"
+        )
+    return found
+
+
+def describe(state: dict[str, Any] | None) -> str:
+    """What :func:`status`, :func:`start` or :func:`stop` found, in words."""
+    if state is None:
+        return "no daemon running (the next `mathflow run` starts one)"
+    if "stopping" in state:
+        running = int(state.get("running", 0))
+        return "daemon stopped" if not running else f"daemon stopping once its {running} running commands end"
+    up = time.time() - float(state.get("started", time.time()))
+    return (
+        f"daemon running: pid {state.get('pid')}, up {_duration(up)}, {state.get('served', 0)} commands served, "
+        f"{state.get('running', 0)} running, exits after {_duration(float(state.get('idle_seconds', 0)))} idle\n"
+        f"  socket {state.get('socket')}\n  log    {state.get('log')}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def status() -> dict[str, Any] | None:
+    """The running daemon's own description (pid, socket, log, started, served, running, idle_seconds), or None."""
+    return protocol.ask(_place(), {"control": "status"})
+
+
+def start() -> dict[str, Any] | None:
+    """Start the daemon unless one runs, and wait until it listens; its description."""
+    found = _place()
+    if protocol.ask(found, {"control": "status"}) is None and not start_daemon(found, wait=START_SECONDS):
+        raise MathflowError(f"the daemon did not start within {START_SECONDS:.0f} s; its log: {found.log}")
+    return status()
+
+
+def stop(every: bool = False, wait: float = 30.0) -> dict[str, Any] | None:
+    """Ask the daemon (``every``: each daemon in the daemon folder, whatever environment it serves) to
+    stop, and wait up to ``wait`` s until it has exited, which it does once its running commands have
+    ended. ``{"stopping": True, "running": n}`` (n summed over the daemons), or None when none ran."""
+    found = _place()
+    places = [protocol.Place(found.folder, sock.stem) for sock in found.folder.glob("*.sock")] if every else [found]
+    answers = [answer for answer in (protocol.ask(place, {"control": "stop"}) for place in places) if answer]
+    if not answers:
+        return None
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(_holds_lock(place) for place in places):
+        time.sleep(0.05)
+    return {"stopping": True, "running": sum(int(answer.get("running", 0)) for answer in answers)}
+
+
+def _holds_lock(found: protocol.Place) -> bool:
+    """Whether a daemon process still holds the lock of ``found``."""
+    import fcntl
+
+    try:
+        with open(found.lock, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    return False
