@@ -275,7 +275,7 @@ class _LoggedProgress(ProgressReporter):
     def epoch_start(self, epoch: int) -> None:
         self.inner.epoch_start(epoch)
 
-    def step(self, step: int, loss: float) -> None:
+    def step(self, step: int, loss: float | None) -> None:
         self.logger.run.heartbeat()
         self.inner.step(step, loss)
 

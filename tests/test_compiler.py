@@ -345,12 +345,18 @@ def test_sigmoid_with_probability_loss_passes(workdir):
 def test_metric_task_and_training_checks(workdir):
     text = "version: 1\nname: t\noptimizer: sgd\nloss: mse\ndata: {source: diabetes, split: {train: 0.8, test: 0.2}}\n"
     text += "model:\n  layers: [{dense: {units: 1}}]\nmetrics: [r2, f1]\n"
-    text += "train: {device: cpu, cuda_graph: true, early_stopping: {monitor: val_loss}}\n"
+    text += "train: {device: cpu, early_stopping: {monitor: val_loss}}\n"
     assert errors(text) == [
         "p.yaml:8:15: metric 'f1' is for classification, but diabetes is a regression task",
-        "p.yaml:9:34: cuda_graph needs device gpu (or auto)",
-        "p.yaml:9:66: early_stopping monitors 'val_loss' but data.split has no 'val' part",
+        "p.yaml:9:48: early_stopping monitors 'val_loss' but data.split has no 'val' part",
     ]
+
+
+def test_cuda_graph_is_not_an_option_until_it_runs_on_a_device(workdir):
+    text = "version: 1\nname: t\noptimizer: sgd\nloss: mse\ndata: {source: diabetes}\n"
+    text += "model:\n  layers: [{dense: {units: 1}}]\ntrain: {device: gpu, cuda_graph: true}\n"
+    (message,) = errors(text)
+    assert message.startswith("p.yaml:8:22: unknown key 'cuda_graph'")
 
 
 # ------------------------------------------------------------------------------------------ building

@@ -189,6 +189,20 @@ def test_nn_launches_match_the_sources(fake_cupy, smoothing):
     assert raw == [("mathflow_softmax_xent", (8,), (256,), 256 * 4)]
 
 
+def test_cross_entropy_with_class_indices_runs_the_fused_kernels_on_a_gpu(fake_cupy, monkeypatch):
+    """``F.cross_entropy`` on device logits: one fused launch forward, one backward, no generic ops."""
+    import mathflow.functional as F
+    from mathflow.functional import losses
+
+    monkeypatch.setattr(losses, "on_gpu", lambda a: True)  # the stand-in's arrays are NumPy's
+    logits = mf.tensor(np.zeros((8, 5), np.float32), requires_grad=True)
+    loss = F.cross_entropy(logits, np.arange(8) % 5, label_smoothing=0.1)
+    loss.backward()
+    names = [name for name, *_ in fake_cupy.calls]
+    assert names == ["mathflow_softmax_xent", "mathflow_softmax_xent_grad"]
+    assert logits.grad is not None and logits.grad.shape == (8, 5)
+
+
 OPTIMIZERS = [
     lambda p: SGD(p, lr=0.1, weight_decay=0.01),
     lambda p: Momentum(p, lr=0.05),

@@ -166,6 +166,27 @@ def test_softmax_xent_gpu_equals_cpu(cp, rows, classes, smoothing):
     close(grad, op.backward_raw(g))
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_loss_and_gradient_on_gpu_equal_cpu(cp, smoothing):
+    """``F.cross_entropy`` with class indices, through the fused kernels, against the NumPy path."""
+    rng = np.random.default_rng(5)
+    z = (rng.standard_normal((33, 7)) * 3).astype(np.float32)
+    target = rng.integers(0, 7, 33)
+
+    def run(xp):
+        logits = mf.tensor(xp.asarray(z), requires_grad=True)
+        loss = F.cross_entropy(logits, xp.asarray(target), label_smoothing=smoothing)
+        loss.backward()
+        assert cuda.on_gpu(logits.grad.data) == (xp is cp)
+        return loss.numpy(), logits.grad.numpy()
+
+    cpu = run(np)
+    with mf.using("gpu"):
+        gpu = run(cp)
+    for a, b in zip(gpu, cpu):
+        close(a, b)
+
+
 OPTIMIZERS = [
     lambda p: SGD(p, lr=0.1),
     lambda p: SGD(p, lr=0.1, weight_decay=0.01),

@@ -116,7 +116,7 @@ class TestExample:
         assert spec.regularizers[0].type == "l2" and spec.regularizers[0].lam == 1e-4
         assert spec.optimizer.type == "adam" and spec.optimizer.lr == 1e-3 and spec.optimizer.beta2 == 0.999
         assert spec.train.epochs == 30 and spec.train.batch_size == 64 and spec.train.device == "auto"
-        assert spec.train.shuffle is True and spec.train.early_stopping is None and spec.train.cuda_graph is False
+        assert spec.train.shuffle is True and spec.train.early_stopping is None
         assert [m.label() for m in spec.metrics] == ["accuracy"]
         assert spec.tracking.experiment == "digits"
 
@@ -208,8 +208,8 @@ class TestTypes:
     )
     def test_yaml_11_booleans_only_where_a_field_is_boolean(self, workdir, word, value):
         base = "\n".join(f"{k}: {json.dumps(v)}" for k, v in BASE.items()) + "\n"
-        spec = spec_of(base + f"train: {{shuffle: {word}, cuda_graph: {word}}}\n")
-        assert spec.train.shuffle is value and spec.train.cuda_graph is value
+        spec = spec_of(base + f"train: {{shuffle: {word}, early_stopping: {{restore_best: {word}}}}}\n")
+        assert spec.train.shuffle is value and spec.train.early_stopping.restore_best is value
 
     def test_an_int_is_a_float(self):
         assert spec_from_data(with_(optimizer={"sgd": {"lr": 1}})).optimizer.lr == 1.0

@@ -622,8 +622,20 @@ def test_fit_on_the_gpu_backend():
         model, nn.CrossEntropy(), lambda p: optim.Adam(p, lr=0.02), backend="gpu", seed=0, progress="quiet"
     )
     history = trainer.fit(ds, ds, epochs=20, batch_size=32)
-    assert trainer.backend.device == "gpu"
+    assert trainer.backend.device == "gpu" and trainer.sync_every_step is False  # losses read once per epoch
     assert type(model.parameters()[0].data).__module__.startswith("cupy")
     assert history[-1]["val_accuracy"] >= 0.9
     out = trainer.predict(ds.x)
     assert isinstance(out, np.ndarray) and out.shape == (200, 2)
+
+
+@pytest.mark.gpu
+def test_divergence_on_the_gpu_names_its_step():
+    ds, _ = _regression_data(64, scale=10.0)
+    model = nn.Sequential(nn.Dense(32, activation="relu"), nn.Dense(1))
+    trainer = Trainer(
+        model, "mse", lambda p: optim.SGD(p, lr=1e6), metrics=(), progress="quiet", seed=0, backend="gpu"
+    )
+    with pytest.raises(DivergenceError) as info:
+        trainer.fit(ds, epochs=20, batch_size=8)
+    assert 1 <= info.value.step <= 8 and f"at epoch {info.value.epoch}, step {info.value.step}" in str(info.value)

@@ -131,8 +131,6 @@ def check_regularizers(spec: PipelineSpec, graph: Graph, document: Document, iss
 
 def check_train(spec: PipelineSpec, document: Document, issues: IssueList) -> None:
     train = spec.train
-    if train.cuda_graph and train.device == "cpu":
-        issues.add(document.locate_value(("train", "cuda_graph")), "cuda_graph needs device gpu (or auto)")
     stop = train.early_stopping
     if stop is not None:
         has_val = "val" in spec.data.split_names()

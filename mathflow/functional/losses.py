@@ -18,10 +18,19 @@ from mathflow.backend import array_module, to_numpy
 from mathflow.errors import DomainError, MathflowError, ShapeError
 from mathflow.functional.arithmetic import abs as _abs
 from mathflow.functional.arithmetic import minimum, where
-from mathflow.functional.nn import _raw_sigmoid, log_softmax, relu, sigmoid, softmax
+from mathflow.functional.nn import (
+    _raw_sigmoid,
+    log_softmax,
+    relu,
+    sigmoid,
+    softmax,
+    softmax_xent_gpu,
+    softmax_xent_grad_gpu,
+)
 from mathflow.functional.reduce import mean as _mean
 from mathflow.functional.reduce import sum as _sum
 from mathflow.functional.shape import astype, getitem, reshape
+from mathflow.kernels.cuda import on_gpu
 
 _REDUCTIONS = ("mean", "sum")
 
@@ -171,7 +180,7 @@ class BCEWithLogits(Function):
 
 class CrossEntropyIndex(Function):
     """L = −s Σᵢ Σⱼ qᵢⱼ log softmax(zᵢ)ⱼ with q = (1−ε)·onehot(t) + ε/C;
-    ∂L/∂z = s g (softmax(z) − q)."""
+    ∂L/∂z = s g (softmax(z) − q). On a GPU, one fused kernel each way (``softmax_xent_gpu``)."""
 
     has_raw_backward = True
 
@@ -181,6 +190,9 @@ class CrossEntropyIndex(Function):
         self.scale = scale
 
     def forward(self, z: Any) -> Any:
+        if on_gpu(z):
+            loss, self.logp = softmax_xent_gpu(z, self.index, self.smoothing, self.scale)
+            return loss
         xp = array_module(z)
         n, c = z.shape
         logp = _log_probs(z)
@@ -203,6 +215,8 @@ class CrossEntropyIndex(Function):
         return (softmax(z, axis=1) - Tensor._wrap(self._target_dist(z.data))) * (g * self.scale)
 
     def backward_raw(self, g: Any) -> Any:
+        if on_gpu(self.logp):
+            return softmax_xent_grad_gpu(self.logp, self.index, g, self.smoothing, self.scale)
         xp = array_module(g)
         n, c = self.logp.shape
         grad = xp.exp(self.logp)

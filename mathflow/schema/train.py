@@ -34,7 +34,6 @@ class TrainSection(SpecModel):
     early_stopping: EarlyStopping | None = None
     clip_norm: PositiveFloat | None = Field(None, description="rescale gradients to this global L2 norm at most")
     clip_value: PositiveFloat | None = Field(None, description="clip every gradient entry to [-v, v]")
-    cuda_graph: Flag = Field(False, description="capture the training step as a CUDA graph (GPU only)")
     checkpoint_every: NonNegativeInt | None = Field(
         None,
         description="log a resumable checkpoint (mathflow resume) every N epochs and when a signal stops "

@@ -33,7 +33,8 @@ class ProgressReporter:
     """Interface (and the quiet implementation): the trainer calls these in order.
 
     ``start(epochs, steps_per_epoch)``, then for each epoch ``epoch_start(epoch)``,
-    ``step(step, loss)`` after every batch (``loss`` is that batch's objective) and
+    ``step(step, loss)`` after every batch (``loss`` is that batch's objective, None when the
+    trainer does not read losses back every step) and
     ``epoch_end(epoch, logs)``; ``close()`` at the end, also after an error.
     """
 
@@ -43,7 +44,7 @@ class ProgressReporter:
     def epoch_start(self, epoch: int) -> None:
         pass
 
-    def step(self, step: int, loss: float) -> None:
+    def step(self, step: int, loss: float | None) -> None:
         pass
 
     def epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
@@ -115,7 +116,10 @@ class RichProgress(ProgressReporter):
         self._loss_sum, self._count = 0.0, 0
         self._task = self._progress.add_task(f"epoch {epoch:>{width}}/{self.epochs}", total=self.steps, info="")
 
-    def step(self, step: int, loss: float) -> None:
+    def step(self, step: int, loss: float | None) -> None:
+        if loss is None:  # not read back this step: the bar moves, the loss shows at the epoch's end
+            self._progress.update(self._task, advance=1)
+            return
         self._loss_sum += loss
         self._count += 1
         self._progress.update(self._task, advance=1, info=f"loss {self._loss_sum / self._count:.4f}")

@@ -11,7 +11,8 @@ Each epoch:
 2. the model in training mode takes one step per mini-batch (the last, partial batch included):
    zero the gradients, forward, objective = loss + Σ regularizer penalties, backward, clip, update
    (``schedule_unit="step"``: the rate is set before every step). A non-finite objective stops
-   everything with a :class:`DivergenceError` before the update;
+   everything with a :class:`DivergenceError` before the update (on a GPU, where steps do not
+   read their losses back, when the epoch ends: ``sync_every_step``);
 3. the logs get ``train_loss`` (the objective averaged over samples), ``train_penalty``,
    ``train_<metric>`` (from the predictions made during the epoch), ``lr``, and with validation
    data ``val_loss`` (the loss alone) and ``val_<metric>``, computed in evaluation mode without
@@ -33,7 +34,7 @@ import numpy as np
 
 from mathflow.autodiff.mode import no_grad
 from mathflow.autodiff.tensor import Tensor
-from mathflow.backend import Backend, get_backend, set_backend, to_numpy, using
+from mathflow.backend import Backend, array_module, get_backend, set_backend, to_numpy, using
 from mathflow.data.batching import batches, num_batches
 from mathflow.errors import MathflowError
 from mathflow.metrics import METRICS, MetricConfig, resolve_metric
@@ -43,6 +44,7 @@ from mathflow.optim.optimizer import Optimizer, check_positive
 from mathflow.optim.schedules import Schedule, build_schedule
 from mathflow.train.callbacks import CallbackList, EarlyStopping, StopCheck, check_monitor
 from mathflow.train.checkpoint import Checkpoint, generator_state, resolve_checkpoint_every, set_generator_state
+from mathflow.train.device_watch import NonFiniteWatch
 from mathflow.train.history import History, resolve_mode
 from mathflow.train.progress import ProgressReporter, make_progress
 
@@ -148,8 +150,8 @@ class EpochState:
     epoch: int
     order_state: dict[str, Any] | None
     step: int = 0
-    loss_total: float = 0.0
-    penalty_total: float = 0.0
+    loss_total: Any = 0.0  # float, or a float64 device scalar between the steps of an epoch on a GPU
+    penalty_total: Any = 0.0
     seen: int = 0
     outputs: list[np.ndarray] = field(default_factory=list)
     targets: list[np.ndarray] = field(default_factory=list)
@@ -160,10 +162,10 @@ class EpochState:
             "epoch": self.epoch,
             "order_state": self.order_state,
             "step": self.step,
-            "loss_total": self.loss_total,
-            "penalty_total": self.penalty_total,
+            "loss_total": float(self.loss_total),  # a device scalar while steps do not synchronise
+            "penalty_total": float(self.penalty_total),
             "seen": self.seen,
-            "outputs": np.concatenate(self.outputs) if self.outputs else None,
+            "outputs": np.concatenate([to_numpy(o) for o in self.outputs]) if self.outputs else None,
             "targets": np.concatenate(self.targets) if self.targets else None,
         }
 
@@ -212,6 +214,11 @@ class Trainer:
             (:func:`~mathflow.train.checkpoint.auto_checkpoint_every`; 0 for short runs, which then
             checkpoint only when stopped); 0 never checkpoints.
             :meth:`resume_from` makes the next :meth:`fit` continue from one, bit for bit on CPU.
+        sync_every_step: read each step's loss back to the host (and stop at once on a non-finite
+            one, before the update). ``False`` keeps the losses, the first non-finite step and the
+            predictions on the device and reads them once per epoch (no host synchronisation inside
+            a step; a non-finite loss then stops training when its epoch ends, with the same step
+            and message). Default: ``True`` on CPU, ``False`` on a GPU. Both give the same numbers.
     """
 
     def __init__(
@@ -234,6 +241,7 @@ class Trainer:
         stop_flag: StopCheck | None = None,
         checkpoint_every: int | None = 0,
         on_checkpoint: Callable[[Checkpoint], Any] | None = None,
+        sync_every_step: bool | None = None,
     ):
         if not callable(model):
             raise MathflowError(f"the model must be a layer (callable on a batch), got {type(model).__name__}")
@@ -274,6 +282,7 @@ class Trainer:
             self.backend = get_backend()
         if self.seed is not None:
             self.backend.reseed(self.seed)
+        self.sync_every_step = self.backend.device != "gpu" if sync_every_step is None else bool(sync_every_step)
         self._shuffle_rng = np.random.default_rng(self.seed)
         self.history = History()
         self.stop_training = False
@@ -473,7 +482,14 @@ class Trainer:
     def _targets(self, yb: np.ndarray) -> Any:
         return self.backend.to_device(yb)
 
-    def _batch_loss(self, value: float, size: int) -> float:
+    def _read(self, loss: Tensor) -> Any:
+        """A scalar loss as float64: a Python float (read back now), or a 0-d device array when
+        steps do not synchronise."""
+        if self.sync_every_step:
+            return float(loss.item())
+        return loss.data.astype(np.float64)
+
+    def _batch_loss(self, value: Any, size: int) -> Any:
         """The sum over the batch's samples of the per-sample loss."""
         return value if getattr(self.loss, "reduction", "mean") == "sum" else value * size
 
@@ -596,6 +612,7 @@ class Trainer:
         self._epoch_state = state
         outputs, targets = state.outputs, state.targets
         task = getattr(train, "task", "classification")
+        watch: NonFiniteWatch | None = None
         for step, (xb, yb) in enumerate(batches(train.x, train.y, batch_size, shuffle=shuffle, rng=rng), start=1):
             if step <= state.step:
                 continue
@@ -609,21 +626,22 @@ class Trainer:
             opt.zero_grad()
             out = model(self._inputs(xb))
             data_loss = loss_fn(out, self._targets(yb))
+            penalty = None
             if self.regularizers:
                 penalty = self.regularizers[0](model)
                 for reg in self.regularizers[1:]:
                     penalty = penalty + reg(model)
-                objective = data_loss + penalty
-                data_value, penalty_value = float(data_loss.item()), float(penalty.item())
-                value = data_value + penalty_value
+            objective = data_loss if penalty is None else data_loss + penalty
+            data_value, penalty_value = self._read(data_loss), 0.0 if penalty is None else self._read(penalty)
+            value = data_value + penalty_value  # float64, on the host or (not synchronising) the device
+            if self.sync_every_step:
+                _check_finite("loss", value, epoch, step)
             else:
-                objective = data_loss
-                data_value = value = float(data_loss.item())
-                penalty_value = 0.0
-            _check_finite("loss", value, epoch, step)
+                watch = watch or NonFiniteWatch(value)
+                watch.see(value, step)
             objective.backward()
             if self.clip_norm is not None:
-                clip_grad_norm(params, self.clip_norm)
+                clip_grad_norm(params, self.clip_norm, sync=self.sync_every_step)
             if self.clip_value is not None:
                 clip_grad_value(params, self.clip_value)
             opt.step()
@@ -633,17 +651,22 @@ class Trainer:
             state.seen += size
             self.global_step += 1
             if keep:
-                outputs.append(to_numpy(out.data))
+                outputs.append(to_numpy(out.data) if self.sync_every_step else out.data)
                 targets.append(np.asarray(yb))
             state.step = step
-            self.progress.step(step, value)
+            self.progress.step(step, value if self.sync_every_step else None)
         self._epoch_state = None
+        if watch is not None and (found := watch.first()) is not None:
+            _check_finite("loss", found[1], epoch, found[0])
+        state.loss_total, state.penalty_total = float(state.loss_total), float(state.penalty_total)
         seen = state.seen
         self.samples_seen += seen
         logs: dict[str, float] = {"epoch": epoch}
         logs["train_loss"] = (state.loss_total + state.penalty_total) / seen
         if self.regularizers:
             logs["train_penalty"] = state.penalty_total / seen
+        if outputs and not self.sync_every_step:  # the epoch's predictions, read back in one piece
+            outputs = [to_numpy(array_module(outputs[0]).concatenate(outputs))]
         logs.update(self._compute_metrics("train_", task, outputs, targets))
         if val is not None:
             val_loss, val_out, val_y = self._evaluate_arrays(val, max(batch_size, 256))
@@ -665,14 +688,14 @@ class Trainer:
         with no_grad():
             for xb, yb in batches(data.x, data.y, batch_size):
                 out = model(self._inputs(xb))
-                total += self._batch_loss(float(self.loss(out, self._targets(yb)).item()), len(xb))
+                total += self._batch_loss(self._read(self.loss(out, self._targets(yb))), len(xb))
                 seen += len(xb)
                 if self.metrics:
-                    outputs.append(to_numpy(out.data))
+                    outputs.append(out.data)
                     targets.append(np.asarray(yb))
         if seen == 0:
             raise MathflowError("cannot evaluate on an empty data set")
-        return total / seen, outputs, targets
+        return float(total) / seen, [to_numpy(o) for o in outputs], targets
 
     def evaluate(self, dataset: Any, batch_size: int = 256) -> dict[str, float]:
         """``{"loss": ..., <metric>: ...}`` on ``dataset`` (evaluation mode, no graph, no penalty)."""
