@@ -137,6 +137,38 @@ def test_a_signal_to_the_caller_stops_the_run_killed(folder: Path, tmp_path: Pat
     assert "KILLED" in listed.stdout and "RUNNING" not in listed.stdout
 
 
+def _state(pid: int) -> str:
+    """The process state letter of ``pid`` (``T``: stopped), from /proc."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_for_state(pid: int, wanted: bool, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while (_state(pid) == "T") != wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (_state(pid) == "T") == wanted
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc")
+def test_ctrl_z_stops_the_command_with_the_caller_and_fg_continues_both(folder: Path, tmp_path: Path) -> None:
+    daemon_pid = _start(folder)["pid"]
+    proc = _long_run(folder, tmp_path)
+    children = Path(f"/proc/{daemon_pid}/task/{daemon_pid}/children")
+    if not children.exists():
+        proc.kill()
+        pytest.skip("this kernel does not list a process's children in /proc")
+    (command,) = [int(pid) for pid in children.read_text().split()]
+    proc.send_signal(signal.SIGTSTP)
+    _wait_for_state(command, True)
+    _wait_for_state(proc.pid, True)
+    proc.send_signal(signal.SIGCONT)
+    _wait_for_state(proc.pid, False)
+    _wait_for_state(command, False)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT
+
+
 def test_killing_the_caller_kills_the_command(folder: Path, tmp_path: Path) -> None:
     _start(folder)
     proc = _long_run(folder, tmp_path)

@@ -4,8 +4,9 @@ Decision, for ``mathflow COMMAND ...``:
 
 1. ``MATHFLOW_DAEMON=off``, the ``daemon`` command itself, or no usable daemon folder: run here.
 2. A daemon listens for this interpreter and environment: it runs the command; this process
-   forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it and ends as it ended (the
-   same exit code, or the same signal).
+   forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, stops it with itself on
+   Ctrl-Z (SIGTSTP) and continues it with itself, and ends as it ended (the same exit code, or the
+   same signal).
 3. None listens (or it has gone stale): run here; for a command that imports MLflow
    (:data:`STARTS_DAEMON`), start a daemon in the background when it is done, for the next command.
 
@@ -90,10 +91,20 @@ def _relay(sock: socket.socket) -> NoReturn:
         except OSError:
             pass
 
+    def suspend(signum: int, frame: object) -> None:
+        """Ctrl-Z: stop the command, then this process; when this process continues, so does it."""
+        forward(signal.SIGSTOP, frame)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)
+        signal.signal(signal.SIGTSTP, suspend)  # continued (fg, bg, SIGCONT)
+        forward(signal.SIGCONT, frame)
+
     for name in FORWARDED_SIGNALS:
         signum = getattr(signal, name, None)
         if signum is not None:
             signal.signal(signum, forward)
+    if hasattr(signal, "SIGTSTP"):
+        signal.signal(signal.SIGTSTP, suspend)
     try:
         outcome, _ = protocol.receive(sock)
     except OSError:
