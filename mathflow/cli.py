@@ -739,9 +739,12 @@ def daemon(
     every: bool = typer.Option(False, "--all", help="stop: every daemon in the daemon folder (any environment)."),
     debug: bool = _DEBUG,
 ) -> None:
-    """The background process that keeps MLflow and mathflow imported, so that commands start in a
-    fraction of a second. The first `mathflow run` starts it; it exits after 15 idle minutes
-    (MATHFLOW_DAEMON_IDLE seconds); MATHFLOW_DAEMON=off runs every command in its own process."""
+    """Show, start or stop the daemon that keeps MLflow and mathflow imported for fast commands.
+
+    Every command after the first is run by a fork of it and starts in a fraction of a second. The
+    first `mathflow run` starts it; it exits after 15 idle minutes (MATHFLOW_DAEMON_IDLE seconds);
+    MATHFLOW_DAEMON=off runs every command in its own process.
+    """
     import json
 
     from mathflow.daemon import control
