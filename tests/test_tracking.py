@@ -829,7 +829,10 @@ def test_figures_not_drawn_by_a_helper_are_drawn_by_the_run(tmp_path: Path) -> N
 _FORKED_HELPER = """
 import json, sys
 import matplotlib.figure
+from mathflow.tracking import figure_worker
 from mathflow.tracking.figure_worker import FigureWorker, ForkedHelper
+assert FigureWorker.start().process is None  # not allowed: drawn in-process
+figure_worker.FORK_ALLOWED = True  # as the daemon's child
 worker = FigureWorker.start()
 assert isinstance(worker.process, ForkedHelper), worker.process
 history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]
@@ -838,8 +841,9 @@ print(json.dumps({name: str(path) if path else None for name, path in worker.col
 """
 
 
-def test_a_process_with_matplotlib_forks_its_figure_helper(tmp_path: Path) -> None:
-    """As a command run by the daemon does: single-threaded, matplotlib imported."""
+def test_a_process_with_matplotlib_forks_its_figure_helper_where_allowed(tmp_path: Path) -> None:
+    """As a command run by the daemon does (allowed there, single-threaded, matplotlib imported); a
+    process that was not told it may fork (a Ray worker has threads Python does not see) does not."""
     done = subprocess.run(
         [sys.executable, "-c", _FORKED_HELPER, str(tmp_path)], capture_output=True, text=True, timeout=300
     )

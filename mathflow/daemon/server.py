@@ -387,6 +387,9 @@ def run_child(conn: socket.socket, request: dict[str, Any], fds: list[int], daem
             os._exit(1)
         conn.close()  # the daemon watches the caller for this process
         reseed()
+        from mathflow.tracking import figure_worker
+
+        figure_worker.FORK_ALLOWED = True  # a fork of a process without threads: its figure helper may fork too
         from mathflow.cli import main
 
         main()
