@@ -1,13 +1,17 @@
 """Name → component registries, one per family (layer, activation, loss, optimizer, ...).
 
 A component is one class in one module. The class carries everything the rest of mathflow
-needs to know about it: its ``config_model`` (the pydantic model a pipeline entry validates
-against, whose ``type`` literal gives the component's name and aliases), its implementation,
-its shape rule and its metadata as class attributes. It registers itself once::
+needs to know about it: its constructor (whose annotated parameters are its config, see
+:mod:`mathflow.component`), its implementation, its shape rule and its metadata as class
+attributes. It registers itself once, under its name and aliases::
 
-    @LAYERS.register
+    @LAYERS.register("dense")
     class Dense(Layer):
-        config_model = DenseConfig      # type: Literal["dense"] = "dense", units: ..., ...
+        def __init__(self, units: Annotated[PositiveInt, "output features"], ...): ...
+
+Registering derives ``Dense.config_model`` (the pydantic model a pipeline entry validates
+against, whose ``type`` literal gives the names) from the constructor, on the family's
+``config_base``, and makes direct calls obey the same constraints.
 
 Everything else is derived from the registries: the pipeline schema's discriminated unions
 and ``Literal`` name types (:meth:`Registry.config_models`, :class:`RegistryName`), the JSON
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from mathflow.component import checked_init, derive_config
 from mathflow.errors import MathflowError
 
 T = TypeVar("T")
@@ -40,17 +45,20 @@ def config_names(config_model: Any) -> tuple[str, ...]:
 
 
 class Registry(Generic[T]):
-    """A named family of components, e.g. ``Registry("layer", discover=("mathflow.nn.layers",))``."""
+    """A named family of components, e.g. ``Registry("layer", discover=("mathflow.nn.layers",),
+    config_base=LayerConfig)``; without a ``config_base`` it holds plain named objects."""
 
-    def __init__(self, family: str, *, discover: tuple[str, ...] = ()):
+    def __init__(self, family: str, *, discover: tuple[str, ...] = (), config_base: Any = None):
         self.family = family
+        self.config_base = config_base
         self._entries: dict[str, T] = {}
         self._discover = discover
         self._loaded = not discover
 
     def register(self, component: Any = None, *aliases: str) -> Any:
-        """Register a class by its ``config_model`` (``@LAYERS.register``) or anything by name
-        (``@INITIALIZERS.register("zeros")``)."""
+        """Register a class under its names (``@LAYERS.register("dense")``), deriving its
+        config model from its constructor, or anything else by name (``@INITIALIZERS.register("zeros")``).
+        A class that declares ``config_model`` itself may be registered bare (``@LAYERS.register``)."""
         if isinstance(component, str):
             return lambda target: self._add(target, (component, *aliases))
         if component is None:
@@ -58,6 +66,10 @@ class Registry(Generic[T]):
         return self._add(component, config_names(component.config_model))
 
     def _add(self, component: T, names: tuple[str, ...]) -> T:
+        if self.config_base is not None and isinstance(component, type) and "config_model" not in vars(component):
+            model = derive_config(component, names, self.config_base)
+            component.config_model = model  # type: ignore[attr-defined]
+            component.__init__ = checked_init(component, model)  # type: ignore[misc]
         for key in names:
             if key in self._entries and self._entries[key] is not component:
                 raise ValueError(f"{self.family} {key!r} is registered twice")

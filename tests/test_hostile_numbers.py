@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mathflow.schema.base import Component, SpecModel
+from mathflow.component import Component, SpecModel
 
 PIPELINE = """\
 version: 1

@@ -20,11 +20,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from mathflow.component import Component, Flag
+from mathflow.constraints import NonNegativeFloat, PositiveInt, ShapeList, Task
 from mathflow.data.dataset import Dataset, dataset_from_arrays
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
-from mathflow.schema.base import Component, Flag
-from mathflow.schema.types import NonNegativeFloat, PositiveInt, ShapeList, Task
 
 DATASETS: Registry[type[DataSource]] = Registry("dataset", discover=("mathflow.data",))
 

@@ -23,12 +23,12 @@ import numpy as np
 from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from mathflow.component import Component, Flag
+from mathflow.constraints import PositiveInt, ShapeList
 from mathflow.data.dataset import Dataset
 from mathflow.data.sources import REQUIRED, check_params, parse_spec
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry
-from mathflow.schema.base import Component, Flag
-from mathflow.schema.types import PositiveInt, ShapeList
 
 TRANSFORMS: Registry[type[Transform]] = Registry("transform", discover=("mathflow.data",))
 

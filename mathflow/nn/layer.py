@@ -23,10 +23,10 @@ from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor, as_tensor
 from mathflow.backend import array_module, get_backend, to_numpy
+from mathflow.component import Component
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.nn.parameter import Parameter
 from mathflow.registry import Registry, RegistryName
-from mathflow.schema.base import Component
 
 Shape = tuple[int, ...]
 InputShape = Shape | list[Shape]

@@ -18,12 +18,12 @@ from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import get_backend
+from mathflow.component import Component, Flag
+from mathflow.constraints import NonNegativeFloat
 from mathflow.errors import MathflowError
 from mathflow.functional.arithmetic import abs as _abs
 from mathflow.functional.reduce import sum as _sum
 from mathflow.registry import Registry
-from mathflow.schema.base import Component, Flag
-from mathflow.schema.types import NonNegativeFloat
 
 REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
 

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
+from mathflow.constraints import NonNegativeFloat, PositiveFloat
 from mathflow.kernels import cuda
-from mathflow.optim.optimizer import (
-    OPTIMIZERS,
-    Optimizer,
-    OptimizerConfig,
-    _Slot,
-    check_nonnegative,
-    check_positive,
-)
-from mathflow.schema.types import NonNegativeFloat, PositiveFloat
+from mathflow.optim.optimizer import OPTIMIZERS, Optimizer, _Slot
 
 
-class AdagradConfig(OptimizerConfig):
-    """Scaled by the accumulated squared gradients."""
-
-    type: Literal["adagrad"] = "adagrad"
-    eps: PositiveFloat = 1e-10
-    initial_accumulator_value: NonNegativeFloat = 0.0
-
-
-@OPTIMIZERS.register
+@OPTIMIZERS.register("adagrad")
 class Adagrad(Optimizer):
     """Adagrad, as ``torch.optim.Adagrad`` (without ``lr_decay``):
 
@@ -35,32 +20,21 @@ class Adagrad(Optimizer):
     ``initial_accumulator_value`` (0). Default ε = 1e-10.
     """
 
-    config_model = AdagradConfig
     hyper_names = ("eps", "weight_decay", "initial_accumulator_value")
     state_names = ("sum",)
 
     def __init__(
         self,
         params: Any,
-        lr: float = 0.01,
-        eps: float = 1e-10,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
+        lr: PositiveFloat = 0.01,
+        eps: Annotated[PositiveFloat, "ε added to √s"] = 1e-10,
+        weight_decay: NonNegativeFloat = 0.0,
+        initial_accumulator_value: Annotated[NonNegativeFloat, "starting value of the sum s of g²"] = 0.0,
     ):
-        super().__init__(params, lr)
-        self.eps = eps
-        self.weight_decay = weight_decay
-        self.initial_accumulator_value = initial_accumulator_value
-        self._check_hyperparameters()
+        super().__init__(params, lr, weight_decay)
+        self.eps = float(eps)
+        self.initial_accumulator_value = float(initial_accumulator_value)
         self._build_slots()
-
-    def _check_hyperparameters(self) -> None:
-        name = self.registry_name
-        self.eps = check_positive(name, "eps", self.eps)
-        self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
-        self.initial_accumulator_value = check_nonnegative(
-            name, "initial_accumulator_value", self.initial_accumulator_value
-        )
 
     def _initial_state(self, name: str, w: Any, xp: Any) -> Any:
         return xp.full(w.shape, self.initial_accumulator_value, dtype=w.dtype)

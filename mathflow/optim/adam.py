@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 
+from mathflow.component import Flag, check_argument
+from mathflow.constraints import NonNegativeFloat, PositiveFloat, UnitInterval
 from mathflow.errors import MathflowError
 from mathflow.kernels import cuda
-from mathflow.optim.optimizer import (
-    OPTIMIZERS,
-    Optimizer,
-    OptimizerConfig,
-    _Slot,
-    check_nonnegative,
-    check_positive,
-    check_unit_interval,
-)
-from mathflow.schema.base import Flag
-from mathflow.schema.types import NonNegativeFloat, PositiveFloat, UnitInterval
+from mathflow.optim.optimizer import OPTIMIZERS, Optimizer, _Slot
+
+Beta1 = Annotated[UnitInterval, "decay β₁ of the gradient's moving average m"]
+Beta2 = Annotated[UnitInterval, "decay β₂ of the squared gradient's moving average v"]
+Eps = Annotated[PositiveFloat, "ε added to √v̂"]
+BiasCorrection = Annotated[Flag, "divide m and v by 1 − βᵗ"]
 
 
-class AdamConfig(OptimizerConfig):
-    """Adam with bias correction; ``weight_decay`` is added to the gradient."""
-
-    type: Literal["adam"] = "adam"
-    lr: PositiveFloat = 1e-3
-    beta1: UnitInterval = 0.9
-    beta2: UnitInterval = 0.999
-    eps: PositiveFloat = 1e-8
-    bias_correction: Flag = True
-
-
-class AdamWConfig(AdamConfig):
-    """Adam with decoupled weight decay."""
-
-    type: Literal["adamw"] = "adamw"  # type: ignore[assignment]
-    weight_decay: NonNegativeFloat = 0.01
-
-
-@OPTIMIZERS.register
+@OPTIMIZERS.register("adam")
 class Adam(Optimizer):
     """Adam, as the spec writes it, with bias correction on by default:
 
@@ -59,25 +38,25 @@ class Adam(Optimizer):
     same number as η m̂/(√v̂ + ε) with one pass fewer over the arrays.
     """
 
-    config_model = AdamConfig
-
     hyper_names = ("beta1", "beta2", "eps", "weight_decay", "bias_correction")
     state_names = ("m", "v")
     #: True for the L2 penalty inside the gradient (Adam), False for decoupled decay (AdamW).
     coupled_decay = True
+    #: ``betas`` is PyTorch's spelling of (beta1, beta2) for Python callers; pipelines write beta1, beta2.
+    python_only = ("params", "betas")
 
     def __init__(
         self,
         params: Any,
-        lr: float = 1e-3,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        bias_correction: bool = True,
+        lr: PositiveFloat = 1e-3,
+        beta1: Beta1 = 0.9,
+        beta2: Beta2 = 0.999,
+        eps: Eps = 1e-8,
+        weight_decay: NonNegativeFloat = 0.0,
+        bias_correction: BiasCorrection = True,
         betas: tuple[float, float] | None = None,
     ):
-        super().__init__(params, lr)
+        super().__init__(params, lr, weight_decay)
         if betas is not None:
             try:
                 beta1, beta2 = betas
@@ -85,21 +64,13 @@ class Adam(Optimizer):
                 raise MathflowError(
                     f"{self.registry_name}: betas must be a pair (beta1, beta2), got {betas!r}"
                 ) from None
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
-        self.weight_decay = weight_decay
-        self.bias_correction = bias_correction
-        self._check_hyperparameters()
+            beta1 = check_argument(self.config_model, self.registry_name, "beta1", beta1)
+            beta2 = check_argument(self.config_model, self.registry_name, "beta2", beta2)
+        self.beta1 = float(beta1)
+        self.beta2 = float(beta2)
+        self.eps = float(eps)
+        self.bias_correction = bool(bias_correction)
         self._build_slots()
-
-    def _check_hyperparameters(self) -> None:
-        name = self.registry_name
-        self.beta1 = check_unit_interval(name, "beta1", self.beta1)
-        self.beta2 = check_unit_interval(name, "beta2", self.beta2)
-        self.eps = check_positive(name, "eps", self.eps)
-        self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
-        self.bias_correction = bool(self.bias_correction)
 
     def _update(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
         beta1 = self.beta1
@@ -143,7 +114,7 @@ class Adam(Optimizer):
         w -= tmp
 
 
-@OPTIMIZERS.register
+@OPTIMIZERS.register("adamw")
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``:
 
@@ -154,18 +125,17 @@ class AdamW(Adam):
     Defaults λ = 0.01, β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
     """
 
-    config_model = AdamWConfig
     coupled_decay = False
 
     def __init__(
         self,
         params: Any,
-        lr: float = 1e-3,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-        bias_correction: bool = True,
+        lr: PositiveFloat = 1e-3,
+        beta1: Beta1 = 0.9,
+        beta2: Beta2 = 0.999,
+        eps: Eps = 1e-8,
+        weight_decay: Annotated[NonNegativeFloat, "decoupled decay λ: W ← W − ηλW"] = 0.01,
+        bias_correction: BiasCorrection = True,
         betas: tuple[float, float] | None = None,
     ):
         super().__init__(params, lr, beta1, beta2, eps, weight_decay, bias_correction, betas)

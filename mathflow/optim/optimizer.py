@@ -14,26 +14,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import array_module, to_numpy
+from mathflow.component import Component, check_argument
+from mathflow.constraints import NonNegativeFloat, PositiveFloat
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry
-from mathflow.schema.base import Component
-from mathflow.schema.types import NonNegativeFloat, PositiveFloat
 
-#: Every optimizer by the name a pipeline uses (``sgd``, ``adam``, ...).
-OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer", discover=("mathflow.optim",))
-
-
-class OptimizerConfig(Component):
-    """Base: every optimizer has a learning rate lr > 0 and an L2 ``weight_decay`` ≥ 0."""
-
-    lr: PositiveFloat = 0.01
-    weight_decay: NonNegativeFloat = 0.0
+#: Every optimizer by the name a pipeline uses (``sgd``, ``adam``, ...); its config is its constructor.
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer", discover=("mathflow.optim",), config_base=Component)
 
 
 class _Slot:
@@ -57,20 +50,29 @@ class Optimizer:
     in ``hyper_names`` and implement ``_update(slot, w, g, lr)`` on raw arrays.
 
     ``lr`` is a plain attribute: a learning-rate schedule sets it between steps;
-    ``base_lr`` keeps the value given at construction.
+    ``base_lr`` keeps the value given at construction. A subclass's constructor is its config
+    (see :mod:`mathflow.component`): it re-lists ``lr`` and ``weight_decay`` with its own
+    defaults, and their descriptions come from here.
     """
 
     registry_name: ClassVar[str] = "optimizer"
-    config_model: ClassVar[type[OptimizerConfig]]
+    config_model: ClassVar[type[Component]]
+    python_only: ClassVar[tuple[str, ...]] = ("params",)
     state_names: ClassVar[tuple[str, ...]] = ()
     hyper_names: ClassVar[tuple[str, ...]] = ()
     #: How many scratch buffers of each parameter's shape ``_update`` may use.
     scratch_count: ClassVar[int] = 2
 
-    def __init__(self, params: Any, lr: float):
+    def __init__(
+        self,
+        params: Any,
+        lr: Annotated[PositiveFloat, "learning rate η"] = 0.01,
+        weight_decay: Annotated[NonNegativeFloat, "L2 penalty λ: λW is added to the gradient"] = 0.0,
+    ):
         self.params: list[Tensor] = collect_parameters(params, self.registry_name)
-        self.lr = check_positive(self.registry_name, "lr", lr)
+        self.lr = float(lr)
         self.base_lr = self.lr
+        self.weight_decay = float(weight_decay)
         self._slots: list[_Slot] = []
 
     def _build_slots(self) -> None:
@@ -189,10 +191,12 @@ class Optimizer:
                         f"expected {tuple(array.shape)}"
                     )
         previous = {key: getattr(self, key) for key in self.hyper_names}
+        declared = self.config_model.model_fields
         try:
             for key, value in state.get("hyperparameters", {}).items():
                 if key in self.hyper_names:
-                    setattr(self, key, value)
+                    checked = check_argument(self.config_model, name, key, value) if key in declared else value
+                    setattr(self, key, checked)
             self._check_hyperparameters()
         except MathflowError:
             for key, value in previous.items():
@@ -206,7 +210,7 @@ class Optimizer:
         self.base_lr = float(state.get("base_lr", self.base_lr))
 
     def _check_hyperparameters(self) -> None:
-        """Validate (and normalise) the hyper-parameters; subclasses override."""
+        """Rules between hyper-parameters that no single declaration states; subclasses override."""
 
 
 # ---------------------------------------------------------------------- helpers
@@ -239,34 +243,11 @@ def collect_parameters(params: Any, owner: str) -> list[Tensor]:
     return collected
 
 
-def _as_float(owner: str, name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise MathflowError(f"{owner}: {name} must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise MathflowError(f"{owner}: {name} must be a number, got {value!r}") from None
-
-
 def check_positive(owner: str, name: str, value: Any) -> float:
-    """``value`` as a float, or a MathflowError unless it is finite and > 0."""
-    number = _as_float(owner, name, value)
+    """``value`` as a float, or a MathflowError unless it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise MathflowError(f"{owner}: {name} must be a number, got {value!r}")
+    number = float(value)
     if not (number > 0.0 and math.isfinite(number)):
         raise MathflowError(f"{owner}: {name} must be > 0, got {value!r}")
-    return number
-
-
-def check_nonnegative(owner: str, name: str, value: Any) -> float:
-    """``value`` as a float, or a MathflowError unless it is finite and ≥ 0."""
-    number = _as_float(owner, name, value)
-    if not (number >= 0.0 and math.isfinite(number)):
-        raise MathflowError(f"{owner}: {name} must be >= 0, got {value!r}")
-    return number
-
-
-def check_unit_interval(owner: str, name: str, value: Any) -> float:
-    """``value`` as a float, or a MathflowError unless 0 ≤ value < 1."""
-    number = _as_float(owner, name, value)
-    if not (0.0 <= number < 1.0):
-        raise MathflowError(f"{owner}: {name} must satisfy 0 <= {name} < 1, got {value!r}")
     return number

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
+from mathflow.constraints import NonNegativeFloat, PositiveFloat, UnitInterval
 from mathflow.kernels import cuda
-from mathflow.optim.optimizer import (
-    OPTIMIZERS,
-    Optimizer,
-    OptimizerConfig,
-    _Slot,
-    check_nonnegative,
-    check_positive,
-    check_unit_interval,
-)
-from mathflow.schema.types import PositiveFloat, UnitInterval
+from mathflow.optim.optimizer import OPTIMIZERS, Optimizer, _Slot
 
 
-class RMSPropConfig(OptimizerConfig):
-    """Scaled by a running mean of squared gradients."""
-
-    type: Literal["rmsprop"] = "rmsprop"
-    rho: UnitInterval = 0.99
-    eps: PositiveFloat = 1e-8
-
-
-@OPTIMIZERS.register
+@OPTIMIZERS.register("rmsprop")
 class RMSProp(Optimizer):
     """RMSProp, as ``torch.optim.RMSprop`` with ``alpha = ρ``:
 
@@ -35,23 +19,21 @@ class RMSProp(Optimizer):
     with g = ∇L (+ λW when ``weight_decay`` λ > 0). Defaults ρ = 0.99, ε = 1e-8.
     """
 
-    config_model = RMSPropConfig
     hyper_names = ("rho", "eps", "weight_decay")
     state_names = ("square_avg",)
 
-    def __init__(self, params: Any, lr: float = 0.01, rho: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(params, lr)
-        self.rho = rho
-        self.eps = eps
-        self.weight_decay = weight_decay
-        self._check_hyperparameters()
+    def __init__(
+        self,
+        params: Any,
+        lr: PositiveFloat = 0.01,
+        rho: Annotated[UnitInterval, "decay ρ of the running mean of g²"] = 0.99,
+        eps: Annotated[PositiveFloat, "ε added to the root-mean-square"] = 1e-8,
+        weight_decay: NonNegativeFloat = 0.0,
+    ):
+        super().__init__(params, lr, weight_decay)
+        self.rho = float(rho)
+        self.eps = float(eps)
         self._build_slots()
-
-    def _check_hyperparameters(self) -> None:
-        name = self.registry_name
-        self.rho = check_unit_interval(name, "rho", self.rho)
-        self.eps = check_positive(name, "eps", self.eps)
-        self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
 
     def _update(self, slot: _Slot, w: Any, g: Any, lr: float) -> None:
         if cuda.on_gpu(w):

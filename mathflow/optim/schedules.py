@@ -19,10 +19,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from mathflow.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
 from mathflow.schema.base import Component, component_union
-from mathflow.schema.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 #: Every schedule by the name a pipeline uses (``cosine``, ``warmup``, ...).
 SCHEDULES: Registry[type[Schedule]] = Registry("schedule", discover=("mathflow.optim",))

@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 
+from mathflow.component import Flag
+from mathflow.constraints import NonNegativeFloat, PositiveFloat, UnitInterval
 from mathflow.errors import MathflowError
 from mathflow.kernels import cuda
-from mathflow.optim.optimizer import (
-    OPTIMIZERS,
-    Optimizer,
-    OptimizerConfig,
-    _Slot,
-    check_nonnegative,
-    check_unit_interval,
-)
-from mathflow.schema.base import Flag
-from mathflow.schema.types import UnitInterval
+from mathflow.optim.optimizer import OPTIMIZERS, Optimizer, _Slot
+
+#: The momentum coefficient γ of the velocity v ← γv + η∇L.
+Momentum_ = Annotated[UnitInterval, "momentum coefficient γ (0: plain gradient descent)"]
 
 
-class GradientDescentConfig(OptimizerConfig):
-    """θ ← θ − lr·g, with optional (Nesterov) momentum (``gd`` is the same)."""
-
-    type: Literal["sgd", "gd"] = "sgd"
-    momentum: UnitInterval = 0.0
-    nesterov: Flag = False
-
-
-class MomentumConfig(OptimizerConfig):
-    """Heavy-ball momentum."""
-
-    type: Literal["momentum"] = "momentum"
-    momentum: UnitInterval = 0.9
-
-
-class NesterovConfig(OptimizerConfig):
-    """Nesterov accelerated gradient."""
-
-    type: Literal["nesterov"] = "nesterov"
-    momentum: UnitInterval = 0.9
-
-
-@OPTIMIZERS.register
+@OPTIMIZERS.register("sgd", "gd")
 class GradientDescent(Optimizer):
     """Gradient descent, W ← W − η∇L.
 
@@ -65,29 +39,24 @@ class GradientDescent(Optimizer):
     which equals ``torch.optim.SGD(nesterov=True)`` for a constant η.
     """
 
-    config_model = GradientDescentConfig
     hyper_names = ("momentum", "nesterov", "weight_decay")
 
     def __init__(
         self,
         params: Any,
-        lr: float = 0.01,
-        momentum: float = 0.0,
-        nesterov: bool = False,
-        weight_decay: float = 0.0,
+        lr: PositiveFloat = 0.01,
+        momentum: Momentum_ = 0.0,
+        nesterov: Annotated[Flag, "Nesterov look-ahead (needs momentum > 0)"] = False,
+        weight_decay: NonNegativeFloat = 0.0,
     ):
-        super().__init__(params, lr)
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
+        super().__init__(params, lr, weight_decay)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
         self._check_hyperparameters()
         self._build_slots()
 
     def _check_hyperparameters(self) -> None:
         name = self.registry_name
-        self.momentum = check_unit_interval(name, "momentum", self.momentum)
-        self.weight_decay = check_nonnegative(name, "weight_decay", self.weight_decay)
-        self.nesterov = bool(self.nesterov)
         if self.nesterov and self.momentum == 0.0:
             raise MathflowError(f"{name}: nesterov needs momentum > 0, got momentum={self.momentum}")
         if self._slots and bool(self.state_names) != (self.momentum > 0.0):
@@ -164,21 +133,21 @@ _MOMENTUM_UPDATE = cuda.elementwise(
 SGD = GradientDescent
 
 
-@OPTIMIZERS.register
+@OPTIMIZERS.register("momentum")
 class Momentum(GradientDescent):
     """Gradient descent with momentum (spec form): v ← γv + η∇L; W ← W − v, γ = 0.9 by default."""
 
-    config_model = MomentumConfig
-
-    def __init__(self, params: Any, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
+    def __init__(
+        self, params: Any, lr: PositiveFloat = 0.01, momentum: Momentum_ = 0.9, weight_decay: NonNegativeFloat = 0.0
+    ):
         super().__init__(params, lr, momentum=momentum, nesterov=False, weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register
+@OPTIMIZERS.register("nesterov")
 class Nesterov(GradientDescent):
     """Nesterov momentum: v ← γv + η∇L; W ← W − (γv + η∇L), γ = 0.9 by default."""
 
-    config_model = NesterovConfig
-
-    def __init__(self, params: Any, lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0):
+    def __init__(
+        self, params: Any, lr: PositiveFloat = 0.01, momentum: Momentum_ = 0.9, weight_decay: NonNegativeFloat = 0.0
+    ):
         super().__init__(params, lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)

@@ -15,67 +15,14 @@ into "unknown layer 'desne' (did you mean 'dense'?)".
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from mathflow.component import Component, Flag, SpecModel, yaml_bool
 from mathflow.config.errors import describe
 from mathflow.schema.jsonschema import ComponentSchema
-
-YAML_TRUE = ("true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y")
-YAML_FALSE = ("false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N")
-
-
-def yaml_bool(value: Any) -> Any:
-    """``on``/``off``/``yes``/``no`` (left as strings by the loader) become booleans here."""
-    if isinstance(value, str):
-        if value in YAML_TRUE:
-            return True
-        if value in YAML_FALSE:
-            return False
-    return value
-
-
-#: A boolean field: true/false, or the YAML 1.1 spellings on/off/yes/no/y/n.
-Flag = Annotated[bool, BeforeValidator(yaml_bool)]
-
-
-class SpecModel(BaseModel):
-    """Base of every spec model: unknown keys are errors, no type coercion ("2" is not 2), and no
-    float field takes ``.inf``, ``-.inf`` or ``.nan``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True, allow_inf_nan=False)
-
-
-class Component(SpecModel):
-    """Base of a component model; subclasses declare ``type: Literal["name"]`` and their parameters."""
-
-    #: The family the component belongs to ("layer", "loss", ...), for messages.
-    family: ClassVar[str] = "component"
-    #: Values for the required parameters: a valid entry for docs and the contract tests.
-    example: ClassVar[dict[str, Any]] = {}
-
-    @classmethod
-    def component_name(cls) -> str:
-        return cls.model_fields["type"].default
-
-    @classmethod
-    def params(cls) -> dict[str, Any]:
-        """Parameter name (as written in YAML) → field info, ``type`` left out."""
-        return {(f.alias or n): f for n, f in cls.model_fields.items() if n != "type"}
-
-    def to_data(self) -> Any:
-        """The YAML form: a bare name when there is no parameter, else ``{name: {params}}``."""
-        params = self.model_dump(by_alias=True, exclude={"type"}, exclude_none=True, mode="json")
-        for name, info in type(self).model_fields.items():
-            value = getattr(self, name)
-            if isinstance(value, Component):  # nested components in their written form too
-                params[info.alias or name] = value.to_data()
-        if not params:
-            return self.type  # type: ignore[attr-defined]
-        return {self.type: params}  # type: ignore[attr-defined]
-
 
 FORMS = "a name, {name: {params}} or {type: name, params}"
 
@@ -127,6 +74,9 @@ def component_union(family: str, members: list[type[Component]]) -> Any:
         BeforeValidator(lambda v: split_component(v, family)),
         ComponentSchema(family, members),
     ]
+
+
+__all__ = ["Component", "Flag", "SpecModel", "component_union", "split_component", "tags", "yaml_bool"]
 
 
 def catalog(members: list[type[Component]]) -> dict[str, type[Component]]:

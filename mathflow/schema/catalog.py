@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-from mathflow.schema.base import Component
+from mathflow.component import Component
 
 REQUIRED = "required"
 

@@ -13,13 +13,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from mathflow.constraints import NonNegativeFloat, PositiveInt
 from mathflow.mathpipe.kind import KINDS
 from mathflow.optim.optimizer import OPTIMIZERS
 from mathflow.schema.base import Component, Flag, SpecModel, split_component, tags
 from mathflow.schema.data import SourceEntry
 from mathflow.schema.jsonschema import ComponentSchema
 from mathflow.schema.tracking import TrackingSection
-from mathflow.schema.types import NonNegativeFloat, PositiveInt
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Words of the expression language that cannot name a variable (kept in step with expr.RESERVED by a test).

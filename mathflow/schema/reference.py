@@ -18,8 +18,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from mathflow.component import Component, SpecModel
 from mathflow.registry import RegistryName, config_names
-from mathflow.schema.base import Component, SpecModel
 from mathflow.schema.catalog import _type_label
 from mathflow.schema.jsonschema import ComponentSchema
 

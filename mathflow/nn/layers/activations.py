@@ -12,10 +12,10 @@ import math
 from typing import Any, ClassVar, Literal
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.constraints import NonNegativeFloat
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import nn as fnn
 from mathflow.nn.layer import ACTIVATIONS, LAYERS, InputShape, Layer, LayerConfig
-from mathflow.schema.types import NonNegativeFloat
 
 
 class Activation(Layer):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.component import Flag
+from mathflow.constraints import IntOrPair, Padding, PositiveInt
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import conv as fconv
 from mathflow.nn import init
@@ -20,8 +22,6 @@ from mathflow.nn.layer import (
     positive_int,
 )
 from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
-from mathflow.schema.base import Flag
-from mathflow.schema.types import IntOrPair, Padding, PositiveInt
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:

@@ -7,14 +7,14 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.component import Flag
+from mathflow.constraints import PositiveInt
 from mathflow.errors import ShapeError
 from mathflow.functional import nn as fnn
 from mathflow.nn import init
 from mathflow.nn.init import InitializerName
 from mathflow.nn.layer import LAYERS, ActivationName, InputShape, Layer, LayerConfig, ParameterSpec, positive_int
 from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
-from mathflow.schema.base import Flag
-from mathflow.schema.types import PositiveInt
 
 
 class DenseConfig(LayerConfig):

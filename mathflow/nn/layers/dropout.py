@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import get_backend
+from mathflow.constraints import UnitInterval
 from mathflow.errors import MathflowError
 from mathflow.functional import nn as fnn
 from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
-from mathflow.schema.types import UnitInterval
 
 
 class DropoutConfig(LayerConfig):

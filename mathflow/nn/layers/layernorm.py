@@ -7,12 +7,12 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.constraints import PositiveFloat, PositiveInt
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional.arithmetic import sqrt
 from mathflow.functional.reduce import mean
 from mathflow.nn import init
 from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig, ParameterSpec
-from mathflow.schema.types import PositiveFloat, PositiveInt
 
 
 class LayerNormConfig(LayerConfig):

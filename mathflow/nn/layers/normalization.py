@@ -11,13 +11,13 @@ from pydantic import Field
 from mathflow.autodiff.mode import no_grad
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import to_numpy
+from mathflow.constraints import PositiveFloat
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional.arithmetic import sqrt
 from mathflow.functional.reduce import mean
 from mathflow.functional.shape import reshape
 from mathflow.nn import init
 from mathflow.nn.layer import LAYERS, BufferSpec, InputShape, Layer, LayerConfig, ParameterSpec
-from mathflow.schema.types import PositiveFloat
 
 
 class BatchNormConfig(LayerConfig):

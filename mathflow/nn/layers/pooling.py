@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.constraints import IntOrPair
 from mathflow.errors import ShapeError
 from mathflow.functional import conv as fconv
 from mathflow.functional.reduce import mean
 from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig, int_pair
-from mathflow.schema.types import IntOrPair
 
 
 class _PoolConfig(LayerConfig):

@@ -6,10 +6,10 @@ import math
 from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.constraints import ShapeList
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional.shape import reshape
 from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
-from mathflow.schema.types import ShapeList
 
 
 class FlattenConfig(LayerConfig):

@@ -22,11 +22,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from mathflow.autodiff.tensor import Tensor, as_tensor
+from mathflow.component import Component
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import losses as FL
 from mathflow.functional.shape import reshape
 from mathflow.registry import Registry
-from mathflow.schema.base import Component
 
 LOSSES: Registry[type[Loss]] = Registry("loss", discover=("mathflow.nn.losses",))
 

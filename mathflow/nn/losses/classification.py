@@ -6,11 +6,11 @@ import math
 from typing import Any, Literal
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.component import Flag
+from mathflow.constraints import UnitInterval
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import losses as FL
 from mathflow.nn.losses import LOSSES, ClassificationLoss, LossConfig, Problem, Shape, _batch, _class_targets
-from mathflow.schema.base import Flag
-from mathflow.schema.types import UnitInterval
 
 
 class BinaryCrossEntropyConfig(LossConfig):

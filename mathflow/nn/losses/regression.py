@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from mathflow.autodiff.tensor import Tensor
+from mathflow.constraints import PositiveFloat
 from mathflow.errors import MathflowError
 from mathflow.functional import losses as FL
 from mathflow.nn.losses import LOSSES, Loss, LossConfig
-from mathflow.schema.types import PositiveFloat
 
 
 class MSEConfig(LossConfig):

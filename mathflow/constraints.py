@@ -1,4 +1,4 @@
-"""Constrained value types shared by the spec modules (strict: no "2" for 2)."""
+"""Constrained value types of component parameters and spec fields (strict: no "2" for 2)."""
 
 from __future__ import annotations
 
