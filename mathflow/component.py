@@ -30,8 +30,10 @@ Python API takes (an optimizer's ``params``) are named in the class's ``python_o
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
+import re
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
@@ -211,6 +213,8 @@ _OBJECT = object()
 @functools.cache
 def _adapter(model: type[Component], field: str) -> TypeAdapter[Any]:
     info = model.model_fields[field]
+    if not info.metadata:
+        return TypeAdapter(info.annotation)
     return TypeAdapter(Annotated[(info.annotation, *info.metadata)])  # type: ignore[valid-type]
 
 
@@ -224,32 +228,36 @@ def check_argument(model: type[Component], label: str, field: str, value: Any) -
     try:
         checked = _adapter(model, field).validate_python(plain, strict=False)
     except ValidationError as exc:
-        rule = _rule(model.model_fields[field], field, exc.errors()[0])
+        rule = _rule(model.model_fields[field], field, exc.errors()[0], plain)
         raise MathflowError(f"{label}: {field} {rule}, got {value!r}") from None
     return value if isinstance(value, tuple) and isinstance(checked, list) else checked
 
 
-_KINDS = {
-    "int_type": "an integer",
-    "int_from_float": "an integer",
-    "float_type": "a number",
-    "bool_type": "true or false",
-}
+_KINDS = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number"}
 _KINDS.update({"float_parsing": "a number", "int_parsing": "an integer", "bool_parsing": "true or false"})
+_KINDS["bool_type"] = "true or false"
 _BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
 
 
-def _rule(info: Any, field: str, error: dict[str, Any]) -> str:
-    """What a field requires, in words: "must be > 0", "must satisfy 0 <= beta1 < 1", ..."""
+def _rule(info: Any, field: str, error: dict[str, Any], value: Any) -> str:
+    """What a field requires, in words: "must be a positive integer", "must satisfy 0 <= beta1 < 1", ..."""
+    bounds = [(op, getattr(m, attr)) for m in info.metadata for attr, op in _BOUNDS if hasattr(m, attr)]
+    if info.annotation is int and bounds in ([(">", 0)], [(">=", 1)]):
+        return "must be a positive integer"
+    if info.annotation is int and bounds == [(">=", 0)]:
+        return "must be a non-negative integer"
     kind = _KINDS.get(error["type"])
     if kind is not None:
         return f"must be {kind}"
-    bounds = [(op, getattr(m, attr)) for m in info.metadata for attr, op in _BOUNDS if hasattr(m, attr)]
     if len(bounds) == 2:
         (low_op, low), (high_op, high) = sorted(bounds, key=lambda b: b[0] in ("<", "<="))
         return f"must satisfy {low} {low_op.replace('>', '<')} {field} {high_op} {high}"
     if len(bounds) == 1:
         return f"must be {bounds[0][0]} {bounds[0][1]}"
+    if error["type"] == "literal_error" and isinstance(value, str):
+        names = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
+        return f"is not one of {', '.join(names)}" + (f" (did you mean {close[0]!r}?)" if close else "")
     message = str(error["msg"])
     return message[:1].lower() + message[1:]
 

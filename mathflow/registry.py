@@ -66,7 +66,12 @@ class Registry(Generic[T]):
         return self._add(component, config_names(component.config_model))
 
     def _add(self, component: T, names: tuple[str, ...]) -> T:
-        if self.config_base is not None and isinstance(component, type) and "config_model" not in vars(component):
+        if (
+            self.config_base is not None
+            and isinstance(component, type)
+            and "config_model" not in vars(component)
+            and getattr(component, "configurable", True)
+        ):
             model = derive_config(component, names, self.config_base)
             component.config_model = model  # type: ignore[attr-defined]
             component.__init__ = checked_init(component, model)  # type: ignore[misc]

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import Field
 
 from mathflow.autodiff.tensor import Tensor, as_tensor
 from mathflow.backend import array_module, get_backend, to_numpy
@@ -31,21 +30,28 @@ from mathflow.registry import Registry, RegistryName
 Shape = tuple[int, ...]
 InputShape = Shape | list[Shape]
 
-#: Every layer; its modules are those of :mod:`mathflow.nn.layers`.
-LAYERS: Registry[type[Layer]] = Registry("layer", discover=("mathflow.nn.layers",))
+
+class LayerConfig(Component):
+    """Base of the config models derived from the layers' constructors."""
+
+    #: True for layers that take several inputs (graph models only).
+    merge: ClassVar[bool] = False
+
+    @classmethod
+    def adopt(cls, component: Any) -> None:
+        super().adopt(component)
+        cls.merge = bool(component.multi_input)
+
+
+#: Every layer; its modules are those of :mod:`mathflow.nn.layers`; its config is its constructor.
+LAYERS: Registry[type[Layer]] = Registry("layer", discover=("mathflow.nn.layers",), config_base=LayerConfig)
 #: The layers usable as ``activation:`` of another layer (``is_activation``), aliases included.
 ACTIVATIONS: Registry[type[Layer]] = LAYERS.view("activation", lambda cls: getattr(cls, "is_activation", False))
 
 #: A pipeline field naming an activation (validated against :data:`ACTIVATIONS`).
 ActivationName = Annotated[str, RegistryName(ACTIVATIONS)]
-
-
-class LayerConfig(Component):
-    """Base of the layer config models. ``name`` names the node (default: type and position)."""
-
-    #: True for layers that take several inputs (graph models only).
-    merge: ClassVar[bool] = False
-    name: str | None = Field(None, description="node name (sequential models); unique, no dots")
+#: The node name parameter every layer constructor ends with.
+NodeName = Annotated[str | None, "node name (sequential models); unique, no dots"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ class Layer:
     """
 
     registry_name: ClassVar[str] = "layer"
-    #: The pipeline entry of this layer (its ``type`` literal names the layer).
+    #: The pipeline entry of this layer, derived from its constructor when it is registered
+    #: (containers, ``configurable = False``, have none: a pipeline cannot name them).
     config_model: ClassVar[type[LayerConfig]]
     #: True for layers that take a list of inputs (Add, Concat).
     multi_input: ClassVar[bool] = False
@@ -88,7 +95,7 @@ class Layer:
     #: A per-sample input shape the layer accepts (docs and contract tests); a list for merges.
     example_input: ClassVar[Any] = (4,)
 
-    def __init__(self, *, name: str | None = None):
+    def __init__(self, *, name: NodeName = None):
         if name is not None and (not isinstance(name, str) or not name or "." in name):
             raise MathflowError(
                 f"{self.registry_name}: layer name must be a non-empty string without dots, got {name!r}"

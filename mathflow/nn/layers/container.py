@@ -17,6 +17,9 @@ class Sequential(Layer):
     ``named_parameters`` gives dotted keys such as ``"0.weight"`` or ``"hidden.bias"``.
     """
 
+    #: Containers are built in Python, not named in a pipeline: no config model.
+    configurable = False
+
     def __init__(self, *layers: Layer, name: str | None = None):
         super().__init__(name=name)
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):

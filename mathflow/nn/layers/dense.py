@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.component import Flag
@@ -13,23 +11,11 @@ from mathflow.errors import ShapeError
 from mathflow.functional import nn as fnn
 from mathflow.nn import init
 from mathflow.nn.init import InitializerName
-from mathflow.nn.layer import LAYERS, ActivationName, InputShape, Layer, LayerConfig, ParameterSpec, positive_int
+from mathflow.nn.layer import LAYERS, ActivationName, InputShape, Layer, NodeName, ParameterSpec
 from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
 
 
-class DenseConfig(LayerConfig):
-    """y = act(x W + b): a fully connected layer on 1-D features."""
-
-    example = {"units": 3}
-    type: Literal["dense"] = "dense"
-    units: PositiveInt = Field(description="output features")
-    activation: ActivationName | None = None
-    use_bias: Flag = True
-    kernel_init: InitializerName | None = Field(None, description="default: He for ReLU, Glorot otherwise")
-    bias_init: InitializerName = "zeros"
-
-
-@LAYERS.register
+@LAYERS.register("dense")
 class Dense(Layer):
     """y = act(x W + b) with W of shape (in_features, units) and b of shape (units,).
 
@@ -37,22 +23,22 @@ class Dense(Layer):
     ``kernel_init`` defaults to He for the ReLU family and Glorot uniform otherwise.
     """
 
-    config_model = DenseConfig
+    example = {"units": 3}
 
     def __init__(
         self,
-        units: int,
-        activation: Any = None,
-        use_bias: bool = True,
-        kernel_init: Any = None,
-        bias_init: Any = "zeros",
+        units: Annotated[PositiveInt, "output features"],
+        activation: ActivationName | None = None,
+        use_bias: Flag = True,
+        kernel_init: Annotated[InitializerName | None, "default: He for ReLU, Glorot otherwise"] = None,
+        bias_init: InitializerName = "zeros",
         *,
-        name: str | None = None,
+        name: NodeName = None,
     ):
         super().__init__(name=name)
-        self.units = positive_int("dense", "units", units)
+        self.units = units
         self.activation = activation
-        self.use_bias = bool(use_bias)
+        self.use_bias = use_bias
         self.kernel_init = kernel_init
         self.bias_init = bias_init
         self._act = make_activation(activation, "dense")
