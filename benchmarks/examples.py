@@ -33,7 +33,7 @@ FIGURES = (("accuracy", "test_accuracy"), ("R²", "test_r2"), ("sparsity", "weig
 
 def example_pipelines() -> list[Path]:
     """The ML pipelines of ``pipelines/`` (math pipelines and sweep files left out), by name."""
-    from mathflow.mathpipe.kind import is_math_pipeline
+    from mathflow.config.kind import is_math_pipeline
 
     return [p for p in sorted((ROOT / "pipelines").glob("*.yaml")) if not is_math_pipeline(p)]
 

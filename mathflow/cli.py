@@ -117,7 +117,7 @@ def validate(
 
 def _validate_file(file: str, overrides: list[str]) -> None:
     """Check one pipeline file and print its layer table (ML) or its summary (math)."""
-    from mathflow.mathpipe.kind import is_math_pipeline
+    from mathflow.config.kind import is_math_pipeline
 
     if is_math_pipeline(file):
         from mathflow.mathpipe import validate_math
@@ -323,7 +323,7 @@ def run(
         settings = {"seeds": seeds, "method": "grid"}
         _run_sweep(file, overrides, [], settings, tracking_uri, experiment, json_out, file_section=False)
         return
-    from mathflow.mathpipe.kind import is_math_pipeline
+    from mathflow.config.kind import is_math_pipeline
 
     if is_math_pipeline(file):
         from mathflow.mathpipe import run_math

@@ -40,8 +40,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic_core import PydanticCustomError
 
-from mathflow.errors import MathflowError
+from mathflow.errors import MathflowError, describe
 
 YAML_TRUE = ("true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y")
 YAML_FALSE = ("false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N")
@@ -107,6 +108,42 @@ class Component(SpecModel):
     def kwargs(self) -> dict[str, Any]:
         """The validated parameters as constructor keyword arguments (by parameter name)."""
         return {n: getattr(self, n) for n in type(self).model_fields if n != "type"}
+
+
+# ---------------------------------------------------------------------------- the written forms
+FORMS = "a name, {name: {params}} or {type: name, params}"
+
+
+def split_component(value: Any, family: str) -> Any:
+    """Normalise the three written forms to ``{"type": name, **params}``; leave anything else for pydantic."""
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, dict):
+        if "type" in value:
+            return value
+        if len(value) == 1:
+            ((name, params),) = value.items()
+            if params is None:
+                params = {}
+            if not isinstance(params, dict):
+                raise PydanticCustomError(
+                    "component_params",
+                    "the parameters of {family} '{name}' must be a mapping, got {got}",
+                    {"family": family, "name": name, "got": describe(params)},
+                )
+            return {"type": name, **params}
+        if not value:
+            raise PydanticCustomError("component_form", "empty mapping: name a {family}", {"family": family})
+        raise PydanticCustomError(
+            "component_form",
+            "a {family} is {forms}; got keys {keys}",
+            {"family": family, "forms": FORMS, "keys": ", ".join(map(str, value))},
+        )
+    raise PydanticCustomError(
+        "component_form",
+        "a {family} is {forms}; got {got}",
+        {"family": family, "forms": FORMS, "got": describe(value)},
+    )
 
 
 # ---------------------------------------------------------------------------- the signature

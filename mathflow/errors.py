@@ -48,3 +48,22 @@ class GradError(MathflowError, RuntimeError):
 
 class GradcheckError(MathflowError, AssertionError):
     """Analytic and numerical derivatives disagree."""
+
+
+def describe(value: object) -> str:
+    """A short English name for the YAML kind of ``value``: 'a mapping', 'an integer', ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"a {type(value).__name__}"

@@ -32,10 +32,10 @@ import numpy as np
 from pydantic import Field
 
 from mathflow.backend import to_numpy
+from mathflow.component import Component, split_component
 from mathflow.constraints import PositiveInt
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry, RegistryName
-from mathflow.schema.base import Component, split_component
 
 #: Every metric by name; each function has ``config_model``, ``higher_is_better`` and ``task`` attributes.
 METRICS: Registry[Callable[..., Any]] = Registry("metric")

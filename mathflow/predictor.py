@@ -63,25 +63,6 @@ def export_model(
     return description, dict(program.constants)
 
 
-def pyfunc_input(description: Mapping[str, Any], example: np.ndarray | None) -> tuple[Any, Any]:
-    """``(input_example, signature)`` to log the model with: the params of
-    :data:`mathflow.export.runtime.PARAMS` (``proba``, ``allow_nonfinite``) and, for array inputs,
-    the tensor schema of ``example``. A model with raw ``columns`` gets its example as raw rows (a
-    DataFrame) and no input schema: it checks and encodes its input itself, with its own messages."""
-    from mlflow.models import ModelSignature, infer_signature
-
-    from mathflow.export.runtime import PARAMS, decode_columns
-
-    params = infer_signature(params=dict(PARAMS)).params
-    if example is None:
-        return None, ModelSignature(inputs=None, params=params)
-    if description.get("columns"):
-        import pandas
-
-        return pandas.DataFrame(decode_columns(description, example)), ModelSignature(inputs=None, params=params)
-    return example, ModelSignature(inputs=infer_signature(example).inputs, params=params)
-
-
 def _expects_from_threshold(threshold: float | None) -> str:
     """What a classifier outputs, judged by its one-unit decision threshold: 0 on logits, 0.5 on probabilities."""
     return "probabilities" if threshold is not None and float(threshold) == 0.5 else "logits"
@@ -525,7 +506,6 @@ __all__ = [
     "output_format",
     "output_mode",
     "predict_with_model",
-    "pyfunc_input",
     "read_input",
     "request_body",
     "serve_command",

@@ -16,8 +16,6 @@ the resumed run ends with exactly the weights and metrics the uninterrupted run 
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,38 +28,6 @@ RESUMED_EPOCH_TAG = "mathflow.resumed_epoch"
 
 #: Run statuses a resume continues.
 RESUMABLE = ("KILLED", "FAILED")
-
-
-# --------------------------------------------------------------------------------------------------
-# writing: used by every training run
-# --------------------------------------------------------------------------------------------------
-def log_checkpoint(run: Any, checkpoint: Checkpoint) -> None:
-    """Log ``checkpoint`` as the run's ``checkpoint/`` artifacts, replacing the previous one: the
-    ``.npz`` first, then the ``.json`` that names its SHA-256 (a torn pair is refused on reading)."""
-    with tempfile.TemporaryDirectory(prefix="mathflow-checkpoint-") as tmp:
-        npz, meta = checkpoint.save(tmp)
-        run.log_artifact(npz, ARTIFACT_DIR)
-        run.log_artifact(meta, ARTIFACT_DIR)
-
-
-def checkpoint_logger(run: Any, timer: Any = None) -> Callable[[Checkpoint], None]:
-    """The trainer's ``on_checkpoint`` for ``run``; the seconds it takes are added to ``timer.seconds``
-    (the run's metric logger), so they are not counted as training time."""
-
-    def on_checkpoint(checkpoint: Checkpoint) -> None:
-        started = time.perf_counter()
-        log_checkpoint(run, checkpoint)
-        if timer is not None:
-            timer.seconds += time.perf_counter() - started
-
-    return on_checkpoint
-
-
-def log_restored_epochs(run: Any, checkpoint: Checkpoint) -> None:
-    """Log the per-epoch metrics of the epochs a resumed run takes over (``step = epoch``)."""
-    for logs in checkpoint.state["history"]["epochs"]:
-        values = {key: value for key, value in logs.items() if key != "epoch"}
-        run.log_metrics(values, step=int(logs["epoch"]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,8 +108,5 @@ def resume(
 __all__ = [
     "RESUMED_AT_TAG",
     "RESUMED_FROM_TAG",
-    "checkpoint_logger",
-    "log_checkpoint",
-    "log_restored_epochs",
     "resume",
 ]

@@ -142,71 +142,6 @@ def node_table(compiled: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# figures
-# --------------------------------------------------------------------------------------------------
-def learning_curves_figure(history: Any) -> Any:
-    """Loss (train/val) and each metric (train/val) per epoch, one panel each."""
-    from mathflow.tracking import new_figure
-
-    records = list(history)
-    keys = sorted({k for r in records for k in r if k not in ("epoch", "lr")})
-    bases = ["loss"] + sorted({k.split("_", 1)[1] for k in keys if "_" in k} - {"loss", "penalty"})
-    fig = new_figure(figsize=(4.5 * len(bases), 3.5))
-    epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(records)]
-    for i, base in enumerate(bases):
-        ax = fig.add_subplot(1, len(bases), i + 1)
-        for prefix in ("train", "val"):
-            key = f"{prefix}_{base}"
-            values = [r.get(key) for r in records]
-            if any(v is not None for v in values):
-                ax.plot(epochs, [np.nan if v is None else v for v in values], marker=".", label=prefix)
-        ax.set_xlabel("epoch")
-        ax.set_title(base)
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    # Fixed margins in inches (room for tick labels of up to 6 characters, the title and "epoch"):
-    # measuring every label, as tight_layout does, took most of the time the figure took to draw.
-    # Between panels, the next one's left margin and this one's right: 0.95 in of each 4.5 in.
-    width, height = fig.get_size_inches()
-    left, right, gap = 0.75, 0.2, 0.95
-    panel = (width - left - right - gap * (len(bases) - 1)) / len(bases)
-    fig.subplots_adjust(
-        left=left / width, right=1 - right / width, bottom=0.55 / height, top=1 - 0.35 / height, wspace=gap / panel
-    )
-    return fig
-
-
-def confusion_figure(matrix: np.ndarray, class_names: list[str] | None) -> Any:
-    """The confusion matrix (rows: true class, columns: predicted) with counts in the cells."""
-    from mathflow.tracking import new_figure
-
-    k = matrix.shape[0]
-    names = class_names if class_names and len(class_names) == k else [str(i) for i in range(k)]
-    size = max(3.5, 0.45 * k + 2)
-    fig = new_figure(figsize=(size, size))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(k), names, rotation=45 if k > 6 else 0)
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    top = matrix.max() if matrix.size else 0
-    for i in range(k):
-        for j in range(k):
-            ax.text(
-                j,
-                i,
-                str(int(matrix[i, j])),
-                ha="center",
-                va="center",
-                color="white" if matrix[i, j] > top / 2 else "black",
-            )
-    ax.set_title("test confusion matrix")
-    fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------------
 def weight_sparsity(model: Any, tolerance: float = SPARSITY_TOLERANCE) -> float:
@@ -507,7 +442,7 @@ def _uses_sparsity(spec: Any) -> bool:
 def _build_training(ctx: _RunContext, progress: Any, stop: Any, resume_from: Any = None) -> _Training:
     """Seed, build the model and loss, and the trainer whose progress logs each epoch's metrics, whose
     steps check the ``stop`` flag and whose checkpoints are logged (``resume_from``: continue one)."""
-    from mathflow.resume import checkpoint_logger, log_restored_epochs
+    from mathflow.tracking.checkpoints import checkpoint_logger, log_restored_epochs
     from mathflow.train import Trainer
 
     spec, compiled, tc = ctx.spec, ctx.compiled, ctx.spec.train
@@ -653,7 +588,8 @@ def _log_state_files(run: Any, model: Any, data: Any) -> None:
 
 
 def _confusion_arguments(training: _Training, train: Any, test: Any) -> dict[str, Any]:
-    """The arguments of :func:`confusion_figure` for the test split of a classification run."""
+    """The arguments of :func:`~mathflow.tracking.figures.confusion_figure` for the test split of a
+    classification run."""
     from mathflow.metrics import confusion_matrix
     from mathflow.train import binary_threshold, classification_pair
 
@@ -844,7 +780,6 @@ __all__ = [
     "RerunResult",
     "RunResult",
     "config_hash",
-    "learning_curves_figure",
     "node_table",
     "model_lines",
     "rerun",

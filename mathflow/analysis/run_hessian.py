@@ -130,7 +130,7 @@ def analyze_hessian(
     trained weights and (``log``) record them in that run."""
     from mathflow.pipeline import load_pipeline
     from mathflow.tracking import resolve_tracking_uri
-    from mathflow.tracking.store import client, sqlite_path
+    from mathflow.tracking.store import add_to_finished_run, client, sqlite_path
 
     uri = resolve_tracking_uri(tracking_uri)
     db = sqlite_path(uri)
@@ -152,17 +152,7 @@ def analyze_hessian(
             spectrum = hessian_spectrum(objective, request.top, steps=request.steps)
     analysis = HessianAnalysis(run_id, spectrum, len(rows), len(data.splits["train"]))
     if log:
-        _log(mlf, run_id, analysis)
+        add_to_finished_run(mlf, run_id, analysis.metrics(), analysis.to_data(), ARTIFACT)
     return analysis
 
 
-def _log(mlf: Any, run_id: str, analysis: HessianAnalysis) -> None:
-    """The metrics and the JSON artifact, written to the (finished) run."""
-    import time
-
-    from mlflow.entities import Metric
-
-    stamp = int(time.time() * 1000)
-    rows = [Metric(k, float(v), stamp, 0) for k, v in analysis.metrics().items()]
-    mlf.log_batch(run_id, metrics=rows, synchronous=True)
-    mlf.log_dict(run_id, analysis.to_data(), ARTIFACT)

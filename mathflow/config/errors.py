@@ -148,25 +148,6 @@ def suggest(word: str, candidates: Iterable[object], cutoff: float = 0.6) -> str
     return folded[matches[0]] if matches else None
 
 
-def describe(value: object) -> str:
-    """A short English name for the YAML kind of ``value``: 'a mapping', 'an integer', ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    return f"a {type(value).__name__}"
-
-
 def plural(count: int, noun: str) -> str:
     """``'1 item'``, ``'3 items'``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -25,8 +25,9 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from mathflow.config.errors import IssueList, LimitExceeded, describe, plural, suggest
+from mathflow.config.errors import IssueList, LimitExceeded, plural, suggest
 from mathflow.config.loader import Document, KeyPath
+from mathflow.errors import describe
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 

@@ -31,8 +31,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from mathflow.config.errors import ConfigError, Issue, IssueList, LimitExceeded, Location, describe
+from mathflow.config.errors import ConfigError, Issue, IssueList, LimitExceeded, Location
 from mathflow.config.yaml_errors import explain as explain_yaml_error
+from mathflow.errors import describe
 
 KeyPath = tuple[str | int, ...]
 

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from mathflow.config.errors import ConfigError, IssueList, Location, describe, plural
+from mathflow.config.errors import ConfigError, IssueList, Location, plural
 from mathflow.config.loader import Document, KeyPath, drop_subtree, parse_value
+from mathflow.errors import describe
 
 _INDEX = re.compile(r"\[(-?\d+)\]")
 _INT = re.compile(r"-?\d+")

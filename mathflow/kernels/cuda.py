@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,15 +26,8 @@ INDEX_LIMIT = 2**31 - 1  # raw kernels index with 32-bit ints
 CTYPES = {"float32": "float", "float64": "double"}
 #: NVRTC options that keep every multiply and add separately rounded, as in NumPy (no FMA contraction)
 NO_FMA = ("--fmad=false",)
-#: modules that own kernels; importing them registers every kernel (the NVRTC test walks this)
-OWNERS = (
-    "mathflow.functional.conv",
-    "mathflow.functional.nn",
-    "mathflow.optim.sgd",
-    "mathflow.optim.adam",
-    "mathflow.optim.rmsprop",
-    "mathflow.optim.adagrad",
-)
+#: What a module that defines kernels calls (how :func:`registered` finds the owners).
+_DEFINES = re.compile(rb"\bcuda\.(?:elementwise|raw)\(")
 
 
 @dataclass
@@ -101,9 +95,19 @@ def elementwise(name: str, in_params: str, out_params: str, operation: str, opti
     return _register(Kernel(name, operation, in_params, out_params, options))
 
 
+def owners() -> list[str]:
+    """The modules of mathflow that define kernels, found by reading the source (nothing else is imported)."""
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name != "cuda.py" and _DEFINES.search(path.read_bytes()):
+            found.append(".".join(path.relative_to(root.parent).with_suffix("").parts))
+    return found
+
+
 def registered() -> dict[str, Kernel]:
-    """Every kernel of the owner modules, by name."""
-    for module in OWNERS:
+    """Every kernel mathflow defines, by name (importing each defining module registers its kernels)."""
+    for module in owners():
         importlib.import_module(module)
     return dict(_REGISTRY)
 

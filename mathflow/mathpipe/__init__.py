@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from mathflow.mathpipe.kind import is_math_pipeline
+from mathflow.config.kind import is_math_pipeline
 
 __all__ = ["format_result", "is_math_pipeline", "run_math", "validate_math"]
 
 
 def __getattr__(name: str) -> Any:
     """The runner's functions, imported on first use: asking whether a file is a math pipeline
-    (:mod:`mathflow.mathpipe.kind`) must not load the math schema and engine."""
+    (:mod:`mathflow.config.kind`) must not load the math schema and engine."""
     if name in ("format_result", "run_math", "validate_math"):
         from mathflow.mathpipe import runner
 

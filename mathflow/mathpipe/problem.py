@@ -20,8 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from mathflow.config import ConfigError, Document, Issue, IssueList, Location, load_config
 from mathflow.config.errors import suggest
+from mathflow.config.kind import KINDS
 from mathflow.mathpipe.expr import ExprError, Expression, parse, split_relation
-from mathflow.mathpipe.kind import KINDS
 from mathflow.schema.errors import Translator
 from mathflow.schema.math_pipeline import METHOD_TAGS, AnalyzeSpec, MathSpec, OptimizeSpec
 from mathflow.schema.pipeline_io import families

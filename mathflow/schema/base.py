@@ -18,49 +18,9 @@ import typing
 from typing import Annotated, Any, Union
 
 from pydantic import BeforeValidator, Field
-from pydantic_core import PydanticCustomError
 
-from mathflow.component import Component, Flag, SpecModel, yaml_bool
-from mathflow.config.errors import describe
+from mathflow.component import Component, Flag, SpecModel, split_component, yaml_bool
 from mathflow.schema.jsonschema import ComponentSchema
-
-FORMS = "a name, {name: {params}} or {type: name, params}"
-
-
-def split_component(value: Any, family: str) -> Any:
-    """Normalise the three written forms to ``{"type": name, **params}``; leave anything else for pydantic."""
-    if isinstance(value, str):
-        return {"type": value}
-    if isinstance(value, dict):
-        if "type" in value:
-            return value
-        if len(value) == 1:
-            ((name, params),) = value.items()
-            if params is None:
-                params = {}
-            if not isinstance(params, dict):
-                raise PydanticCustomError(
-                    "component_params",
-                    "the parameters of {family} '{name}' must be a mapping, got {got}",
-                    {"family": family, "name": name, "got": _kind(params)},
-                )
-            return {"type": name, **params}
-        if not value:
-            raise PydanticCustomError("component_form", "empty mapping: name a {family}", {"family": family})
-        raise PydanticCustomError(
-            "component_form",
-            "a {family} is {forms}; got keys {keys}",
-            {"family": family, "forms": FORMS, "keys": ", ".join(map(str, value))},
-        )
-    raise PydanticCustomError(
-        "component_form",
-        "a {family} is {forms}; got {got}",
-        {"family": family, "forms": FORMS, "got": _kind(value)},
-    )
-
-
-def _kind(value: Any) -> str:
-    return describe(value)
 
 
 def component_union(family: str, members: list[type[Component]]) -> Any:

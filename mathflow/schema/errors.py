@@ -15,8 +15,9 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Tag, ValidationError
 
-from mathflow.config.errors import Issue, describe, suggest
+from mathflow.config.errors import Issue, suggest
 from mathflow.config.loader import Document, KeyPath
+from mathflow.errors import describe
 
 Loc = tuple[str | int, ...]
 

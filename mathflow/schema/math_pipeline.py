@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from mathflow.config.kind import KINDS
 from mathflow.constraints import NonNegativeFloat, PositiveInt
-from mathflow.mathpipe.kind import KINDS
 from mathflow.optim.optimizer import OPTIMIZERS
 from mathflow.schema.base import Component, Flag, SpecModel, split_component, tags
 from mathflow.schema.data import SourceEntry

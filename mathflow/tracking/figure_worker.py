@@ -7,7 +7,7 @@ the main process's own work (importing MLflow, training, logging the model) on a
         ...                                      # other work while it draws
         paths = worker.collect()                 # {"learning_curves.png": Path | None}
 
-Each figure is the one :mod:`mathflow.run` draws in-process (:data:`FIGURES` names its function),
+Each figure is the one :mod:`mathflow.tracking.figures` draws in-process (:data:`FIGURES` names its function),
 saved as MLflow's ``log_figure`` saves it (``savefig`` with the defaults). A figure the helper
 could not draw comes back as None, and the caller draws it itself: the helper saves time, never a
 result. In a process that has imported neither MLflow nor matplotlib yet (a fresh ``mathflow run``)
@@ -34,7 +34,8 @@ FORK_ALLOWED = False
 """Whether this process may fork its helper: set by the daemon in the child that runs a command (a
 fork of a process without threads). Forking is not safe in a process with threads of its own."""
 
-#: Figure kinds: the function of :mod:`mathflow.run` that draws each (keyword arguments from the request).
+#: Figure kinds: the function of :mod:`mathflow.tracking.figures` that draws each (keyword arguments
+#: from the request).
 FIGURES = {"learning_curves": "learning_curves_figure", "confusion": "confusion_figure"}
 _TIMEOUT = 120.0
 
@@ -43,11 +44,11 @@ def draw(kind: str, arguments: dict[str, Any]) -> Any:
     """The matplotlib figure of ``kind`` (see :data:`FIGURES`)."""
     import numpy as np
 
-    import mathflow.run as run_module
+    from mathflow.tracking import figures
 
     if kind == "confusion":
         arguments = {**arguments, "matrix": np.asarray(arguments["matrix"])}
-    return getattr(run_module, FIGURES[kind])(**arguments)
+    return getattr(figures, FIGURES[kind])(**arguments)
 
 
 class FigureWorker:

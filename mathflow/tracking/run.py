@@ -532,8 +532,6 @@ class TrackedRun:
         if active is None or active.info.run_id != self.run_id:
             raise MathflowError(f"log_model: run {self.run_id} is not MLflow's active run (another run was started)")
         requirements = [f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"]
-        from mathflow.predictor import pyfunc_input
-
         example, signature = pyfunc_input(description, example)  # raw rows for a CSV model; the params
         log_params = inspect.signature(mlflow.pyfunc.log_model).parameters
         where = {"name": name} if "name" in log_params else {"artifact_path": name}
@@ -630,11 +628,9 @@ def use_agg() -> None:
 
 
 def warm_up() -> None:
-    """Import what recording a run needs (mathflow's run, MLflow's pyfunc, matplotlib's off-screen
-    figures) ahead of time, in a process that will record many runs (a sweep's worker)."""
+    """Import what recording a run needs (MLflow's pyfunc, matplotlib's off-screen figures) ahead
+    of time, in a process that will record many runs (a sweep's worker)."""
     import mlflow.pyfunc  # noqa: F401
-
-    import mathflow.run  # noqa: F401
 
     new_figure().clear()
 
@@ -645,3 +641,22 @@ def new_figure(**kwargs: Any) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(**kwargs)
+
+
+def pyfunc_input(description: Mapping[str, Any], example: Any) -> tuple[Any, Any]:
+    """``(input_example, signature)`` to log the model with: the params of
+    :data:`mathflow.export.runtime.PARAMS` (``proba``, ``allow_nonfinite``) and, for array inputs,
+    the tensor schema of ``example``. A model with raw ``columns`` gets its example as raw rows (a
+    DataFrame) and no input schema: it checks and encodes its input itself, with its own messages."""
+    from mlflow.models import ModelSignature, infer_signature
+
+    from mathflow.export.runtime import PARAMS, decode_columns
+
+    params = infer_signature(params=dict(PARAMS)).params
+    if example is None:
+        return None, ModelSignature(inputs=None, params=params)
+    if description.get("columns"):
+        import pandas
+
+        return pandas.DataFrame(decode_columns(description, example)), ModelSignature(inputs=None, params=params)
+    return example, ModelSignature(inputs=infer_signature(example).inputs, params=params)

@@ -470,6 +470,15 @@ def list_runs(tracking_uri: str | None = None, experiment: str | None = None, ma
     ]
 
 
+def add_to_finished_run(mlf: Any, run_id: str, metrics: dict[str, float], data: Any, artifact: str) -> None:
+    """Metrics (step 0, now) and one JSON artifact added to a run that has ended."""
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    mlf.log_batch(run_id, metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()], synchronous=True)
+    mlf.log_dict(run_id, data, artifact)
+
+
 def _heartbeat(tags: dict[str, str]) -> float | None:
     """The ``mathflow.heartbeat`` tag as a UNIX time (None when absent or not a number)."""
     try:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import os
 
+from mathflow.config.loader import load
+
 KINDS = ("optimize", "analyze")
 
 
 def read_kind(path: str | os.PathLike[str]) -> str | None:
     """The top-level ``kind`` of a pipeline file, or None when it has none or cannot be read."""
     try:
-        from mathflow.config import load
-
         document = load(path)
     except Exception:  # noqa: BLE001 - a file we cannot read is simply not a math pipeline
         return None
