@@ -256,45 +256,66 @@ def _adapter(model: type[Component], field: str) -> TypeAdapter[Any]:
 
 
 def check_argument(model: type[Component], label: str, field: str, value: Any) -> Any:
-    """``value`` checked against the declared type of ``field`` (lax: a NumPy or int scalar
-    passes for a float); objects (a layer, a callable) are the caller's own and pass as they
-    are. A violation raises a MathflowError naming the component and parameter."""
+    """``value`` checked against the declared type of ``field`` as YAML's value would be (strict: no
+    "2" or True for 2; NumPy scalars and tuples are taken as Python numbers and lists); objects (a
+    layer, a callable) are the caller's own and pass as they are. A violation raises a
+    MathflowError naming the component and parameter."""
     plain = _plain(value)
     if plain is _OBJECT:
         return value
     try:
-        checked = _adapter(model, field).validate_python(plain, strict=False)
+        checked = _adapter(model, field).validate_python(plain, strict=True)
     except ValidationError as exc:
         rule = _rule(model.model_fields[field], field, exc.errors()[0], plain)
-        raise MathflowError(f"{label}: {field} {rule}, got {value!r}") from None
+        got = "" if ", got " in rule else f", got {value!r}"
+        raise MathflowError(f"{label}: {field} {rule}{got}") from None
     return value if isinstance(value, tuple) and isinstance(checked, list) else checked
 
 
 _KINDS = {"int_type": "an integer", "int_from_float": "an integer", "float_type": "a number"}
 _KINDS.update({"float_parsing": "a number", "int_parsing": "an integer", "bool_parsing": "true or false"})
-_KINDS["bool_type"] = "true or false"
+_KINDS.update({"bool_type": "true or false", "list_type": "a list", "string_type": "a string"})
 _BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _declared(info: Any) -> tuple[Any, list[Any]]:
+    """A field's type and constraint metadata, looking through ``T | None``."""
+    if info.metadata:
+        return info.annotation, list(info.metadata)
+    args = [a for a in typing.get_args(info.annotation) if a is not type(None)]
+    if len(args) == 1 and typing.get_origin(args[0]) is Annotated:
+        base, *meta = typing.get_args(args[0])
+        return base, [c for m in meta for c in (getattr(m, "metadata", None) or [m])]
+    return info.annotation, []
+
+
+def _choices(names: list[str], value: Any) -> str:
+    close = difflib.get_close_matches(value, names, n=1, cutoff=0.6) if isinstance(value, str) else []
+    return f"is not one of {', '.join(names)}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def _rule(info: Any, field: str, error: dict[str, Any], value: Any) -> str:
     """What a field requires, in words: "must be a positive integer", "must satisfy 0 <= beta1 < 1", ..."""
-    bounds = [(op, getattr(m, attr)) for m in info.metadata for attr, op in _BOUNDS if hasattr(m, attr)]
-    if info.annotation is int and bounds in ([(">", 0)], [(">=", 1)]):
+    kind, metadata = _declared(info)
+    bounds = [(op, getattr(m, attr)) for m in metadata for attr, op in _BOUNDS if hasattr(m, attr)]
+    if kind is int and bounds in ([(">", 0)], [(">=", 1)]):
         return "must be a positive integer"
-    if info.annotation is int and bounds == [(">=", 0)]:
+    if kind is int and bounds == [(">=", 0)]:
         return "must be a non-negative integer"
-    kind = _KINDS.get(error["type"])
-    if kind is not None:
-        return f"must be {kind}"
+    if error["type"] in _KINDS:
+        return f"must be {_KINDS[error['type']]}"
     if len(bounds) == 2:
         (low_op, low), (high_op, high) = sorted(bounds, key=lambda b: b[0] in ("<", "<="))
         return f"must satisfy {low} {low_op.replace('>', '<')} {field} {high_op} {high}"
     if len(bounds) == 1:
         return f"must be {bounds[0][0]} {bounds[0][1]}"
-    if error["type"] == "literal_error" and isinstance(value, str):
-        names = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
-        close = difflib.get_close_matches(value, names, n=1, cutoff=0.6)
-        return f"is not one of {', '.join(names)}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    context = error.get("ctx", {})
+    if error["type"] == "literal_error":
+        return _choices(re.findall(r"'([^']*)'", str(context.get("expected", ""))), value)
+    if error["type"] == "union_tag_invalid":
+        return _choices(re.findall(r"'([^']*)'", str(context.get("expected_tags", ""))), context.get("tag"))
+    if error["type"] == "missing":
+        return f"lacks its required {error['loc'][-1]!r}"
     message = str(error["msg"])
     return message[:1].lower() + message[1:]
 

@@ -190,9 +190,9 @@ def test_registry_and_config_round_trip():
 
 
 def test_bad_arguments():
-    with pytest.raises(MathflowError, match="unknown reduction 'avg'"):
+    with pytest.raises(MathflowError, match="mse: reduction is not one of mean, sum, got 'avg'"):
         nn.MSE("avg")
-    with pytest.raises(MathflowError, match="delta must be a positive"):
+    with pytest.raises(MathflowError, match="huber: delta must be > 0"):
         nn.Huber(0.0)
     with pytest.raises(MathflowError, match="label_smoothing"):
         nn.CrossEntropy(1.5)

@@ -98,7 +98,7 @@ def test_registry_config_and_errors():
     for reg in [nn.L1(0.1), nn.L2(0.2, include_bias=True), nn.ElasticNet(0.1, 0.3, layers=["a"])]:
         config = reg.get_config()
         assert nn.REGULARIZERS.get(reg.registry_name).from_config(config).get_config() == config
-    with pytest.raises(MathflowError, match="lam must be a non-negative number"):
+    with pytest.raises(MathflowError, match="l2: lam must be >= 0"):
         nn.L2(-1.0)
     with pytest.raises(MathflowError, match="did you mean 'elastic_net'"):
         nn.REGULARIZERS.get("elastic_nett")

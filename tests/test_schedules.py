@@ -146,17 +146,20 @@ def test_match_torch_schedulers():
 
 
 BAD = [
-    (lambda: StepSchedule(0), "step schedule: step_size must be an integer >= 1, got 0"),
-    (lambda: StepSchedule(2.5), "step_size must be an integer"),
+    (lambda: StepSchedule(0), "step: step_size must be a positive integer, got 0"),
+    (lambda: StepSchedule(2.5), "step_size must be a positive integer, got 2.5"),
     (lambda: StepSchedule(2, gamma=0.0), "gamma must be > 0"),
-    (lambda: ExponentialSchedule(-0.5), "exponential schedule: gamma must be > 0"),
-    (lambda: CosineSchedule(0), "cosine schedule: t_max must be an integer >= 1"),
+    (lambda: ExponentialSchedule(-0.5), "exponential: gamma must be > 0"),
+    (lambda: CosineSchedule(0), "cosine: t_max must be a positive integer"),
     (lambda: CosineSchedule(10, eta_min=-0.1), "eta_min must be >= 0"),
-    (lambda: WarmupSchedule(-1), "warmup_steps must be an integer >= 0"),
-    (lambda: WarmupSchedule(True), "warmup_steps must be an integer"),
-    (lambda: WarmupSchedule(2, after="linear"), "unknown schedule 'linear'"),
+    (lambda: WarmupSchedule(-1), "warmup: warmup_steps must be a non-negative integer"),
+    (lambda: WarmupSchedule(True), "warmup_steps must be a non-negative integer, got True"),
+    (
+        lambda: WarmupSchedule(2, after="linear"),
+        "warmup: after .*'linear'.*'constant', 'step', 'exponential', 'cosine'",
+    ),
     (lambda: build_schedule({"step_size": 3}), "a schedule needs a 'name'"),
-    (lambda: build_schedule({"name": "step", "size": 3}), "step schedule:"),
+    (lambda: build_schedule({"name": "step", "size": 3}), "step: missing a required argument: 'step_size'"),
     (lambda: build_schedule(3), "cannot make a schedule from 3"),
     (lambda: ConstantSchedule().lr_at(-1, 0.1), "step must be an integer >= 0, got -1"),
     (lambda: CosineSchedule(5).lr_at(1.5, 0.1), "step must be an integer >= 0, got 1.5"),

@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import PlainValidator, WithJsonSchema
@@ -30,7 +30,8 @@ from mathflow.data.sources import REQUIRED, check_params, parse_spec
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry
 
-TRANSFORMS: Registry[type[Transform]] = Registry("transform", discover=("mathflow.data",))
+#: Every transform by the name a pipeline uses (``minmax``, ``pca``, ...); its config is its constructor.
+TRANSFORMS: Registry[type[Transform]] = Registry("transform", discover=("mathflow.data",), config_base=Component)
 
 
 def _out_dtype(x: np.ndarray) -> np.dtype:
@@ -60,15 +61,11 @@ Components = Annotated[
 ]
 
 
-class TransformConfig(Component):
-    """Base of the transform config models."""
-
-
 class Transform:
     """Base class. Subclasses define ``fit_arrays``/``apply``, and list their fitted arrays in ``array_names``."""
 
     registry_name: ClassVar[str] = "?"
-    config_model: ClassVar[type[TransformConfig]]
+    config_model: ClassVar[type[Component]]
     target: ClassVar[bool] = False  # True: acts on y instead of x
     array_names: ClassVar[tuple[str, ...]] = ()
 
@@ -165,20 +162,12 @@ class Transform:
         return f"{type(self).__name__}({args})"
 
 
-class StandardizeConfig(TransformConfig):
-    """x' = (x − μ) / σ per feature (fitted on the training split)."""
-
-    type: Literal["standardize", "standard"] = "standardize"
-
-
-@TRANSFORMS.register
+@TRANSFORMS.register("standardize", "standard")
 class Standardize(Transform):
     """x' = (x − μ) / σ per feature, with μ, σ (population std) from the training split.
 
     A feature with zero variance (σ ≤ 1e-12·max(1, |μ|)) is only centred: its σ is stored as 1.
     """
-
-    config_model = StandardizeConfig
 
     array_names = ("mean", "scale")
 
@@ -198,14 +187,7 @@ class Standardize(Transform):
         return builder.op("Div", centred, self.export_array(builder, "scale"))
 
 
-class MinMaxConfig(TransformConfig):
-    """x' = (x − min) / (max − min) per feature."""
-
-    type: Literal["minmax"] = "minmax"
-    clip: Flag = False
-
-
-@TRANSFORMS.register
+@TRANSFORMS.register("minmax")
 class MinMax(Transform):
     """x' = (x − min) / (max − min) per feature, mapping the training range onto [0, 1].
 
@@ -213,15 +195,11 @@ class MinMax(Transform):
     outside [0, 1]; ``clip: true`` clips them.
     """
 
-    config_model = MinMaxConfig
-
     array_names = ("minimum", "range")
 
-    def __init__(self, clip: bool = False):
+    def __init__(self, clip: Annotated[Flag, "clip the output to [0, 1]"] = False):
         super().__init__()
-        if not isinstance(clip, bool):
-            raise MathflowError(f"transform 'minmax': clip must be true or false, got {clip!r}")
-        self.clip = clip
+        self.clip = bool(clip)
 
     def params(self) -> dict[str, Any]:
         return {"clip": self.clip}
@@ -244,14 +222,7 @@ class MinMax(Transform):
         return builder.op("Clip", out, min=0.0, max=1.0) if self.clip else out
 
 
-class OneHotConfig(TransformConfig):
-    """Targets: label k ↦ one-hot row of length C."""
-
-    type: Literal["one_hot", "onehot"] = "one_hot"
-    num_classes: PositiveInt | None = None
-
-
-@TRANSFORMS.register
+@TRANSFORMS.register("one_hot", "onehot")
 class OneHot(Transform):
     """Target transform: label k ↦ e_k ∈ {0, 1}^C (float32 rows).
 
@@ -259,17 +230,16 @@ class OneHot(Transform):
     of the training labels.
     """
 
-    config_model = OneHotConfig
-
     target = True
     array_names = ("classes",)
 
-    def __init__(self, num_classes: int | None = None):
+    def __init__(
+        self,
+        num_classes: Annotated[
+            PositiveInt | None, "row length C (default: the data set's class count, else max(label) + 1)"
+        ] = None,
+    ):
         super().__init__()
-        if num_classes is not None and (
-            isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
-        ):
-            raise MathflowError(f"transform 'one_hot': num_classes must be a positive integer, got {num_classes!r}")
         self.num_classes = num_classes
 
     def params(self) -> dict[str, Any]:
@@ -308,14 +278,7 @@ class OneHot(Transform):
         return out
 
 
-class PCAConfig(TransformConfig):
-    """Projection on the top principal axes (int: count; float in (0, 1]: variance fraction)."""
-
-    type: Literal["pca"] = "pca"
-    n_components: Components = 0.95
-
-
-@TRANSFORMS.register
+@TRANSFORMS.register("pca")
 class PCA(Transform):
     """Projection on the top principal axes of the centred training matrix.
 
@@ -326,20 +289,15 @@ class PCA(Transform):
     whose ratios add up to at least f. Samples with more than one axis are flattened first.
     """
 
-    config_model = PCAConfig
-
     array_names = ("mean", "components", "explained_variance_ratio", "singular_values")
 
-    def __init__(self, n_components: int | float = 0.95):
+    def __init__(
+        self,
+        n_components: Annotated[
+            Components, "axes to keep: a count (integer ≥ 1), or the fraction of the variance in (0, 1]"
+        ] = 0.95,
+    ):
         super().__init__()
-        if isinstance(n_components, bool) or not isinstance(n_components, (int, float)):
-            raise MathflowError(f"transform 'pca': n_components must be an int or a float, got {n_components!r}")
-        if isinstance(n_components, int) and n_components < 1:
-            raise MathflowError(f"transform 'pca': n_components must be ≥ 1, got {n_components}")
-        if isinstance(n_components, float) and not 0.0 < n_components <= 1.0:
-            raise MathflowError(
-                f"transform 'pca': a float n_components is a fraction of variance in (0, 1], got {n_components}"
-            )
         self.n_components = n_components
 
     def params(self) -> dict[str, Any]:
@@ -407,40 +365,15 @@ class PCA(Transform):
         return [f"pc{i + 1}" for i in range(self.components.shape[0])]
 
 
-def _shape_list(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = [shape]
-    if not isinstance(shape, (list, tuple)) or not shape:
-        raise MathflowError(f"transform 'reshape': shape must be a list of integers, got {shape!r}")
-    out = []
-    for d in shape:
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or (d < 1 and d != -1):
-            raise MathflowError(
-                f"transform 'reshape': shape entries must be positive integers (or one -1), got {shape!r}"
-            )
-        out.append(int(d))
-    if out.count(-1) > 1:
-        raise MathflowError(f"transform 'reshape': at most one entry may be -1, got {shape!r}")
-    return tuple(out)
-
-
-class ReshapeTransformConfig(TransformConfig):
-    """Reshape every sample, e.g. 64 → [1, 8, 8]."""
-
-    example = {"shape": [2, -1]}
-    type: Literal["reshape"] = "reshape"
-    shape: ShapeList
-
-
-@TRANSFORMS.register
-class Reshape(Transform):
+@TRANSFORMS.register("reshape")
+class ReshapeTransform(Transform):
     """Reshape every sample, e.g. 64 → [1, 8, 8] (one entry may be -1: inferred)."""
 
-    config_model = ReshapeTransformConfig
+    example = {"shape": [2, -1]}
 
-    def __init__(self, shape: Sequence[int]):
+    def __init__(self, shape: Annotated[ShapeList, "the shape of every sample, without the batch axis"]):
         super().__init__()
-        self.shape = _shape_list(shape)
+        self.shape = tuple(int(d) for d in shape)
 
     def params(self) -> dict[str, Any]:
         return {"shape": list(self.shape)}
@@ -469,17 +402,9 @@ class Reshape(Transform):
         return builder.op("Reshape", x, shape=[0, *self.output_shape(self.input_shape)])
 
 
-class FlattenTransformConfig(TransformConfig):
-    """Flatten every sample to one axis."""
-
-    type: Literal["flatten"] = "flatten"
-
-
-@TRANSFORMS.register
-class Flatten(Transform):
+@TRANSFORMS.register("flatten")
+class FlattenTransform(Transform):
     """Flatten every sample to one axis: (n, d₁, ..., d_k) → (n, d₁·...·d_k)."""
-
-    config_model = FlattenTransformConfig
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         return (int(np.prod(tuple(input_shape), dtype=np.int64)),)
@@ -489,6 +414,12 @@ class Flatten(Transform):
 
     def export(self, builder: Any, x: str) -> str:
         return builder.op("Flatten", x, axis=1)
+
+
+# The classes' own names differ from the layers ``Reshape`` and ``Flatten``, so that their derived
+# models (``ReshapeTransformConfig``, ``FlattenTransformConfig``) keep distinct JSON-schema names.
+Reshape = ReshapeTransform
+Flatten = FlattenTransform
 
 
 def make_transform(spec: Any) -> Transform:

@@ -11,8 +11,8 @@ parameter key, e.g. ``"hidden"`` matches ``"hidden.weight"`` and ``"block.hidden
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -25,34 +25,33 @@ from mathflow.functional.arithmetic import abs as _abs
 from mathflow.functional.reduce import sum as _sum
 from mathflow.registry import Registry
 
-REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
+#: Every regularizer by the name a pipeline uses; its config is its constructor.
+REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer", config_base=Component)
 
-
-class RegularizerConfig(Component):
-    """Base: which parameters are penalised (weights only unless ``include_bias``; ``layers`` by name)."""
-
-    include_bias: Flag = False
-    layers: list[str] | None = Field(None, description="only parameters of these named layers")
-
-
-def _strength(owner: str, arg: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise MathflowError(f"{owner}: {arg} must be a non-negative number, got {value!r}")
-    return float(value)
+#: The names of the layers whose parameters a regularizer penalises (None: every layer).
+Layers = list[str] | None
+#: The strength λ of a one-term penalty; pipelines write it ``lambda``.
+Lambda = Annotated[NonNegativeFloat, Field(alias="lambda"), "strength λ of the penalty"]
 
 
 class Regularizer:
-    """Base class: selects the parameters, sums the per-parameter penalty."""
+    """Base class: selects the parameters, sums the per-parameter penalty.
+
+    A subclass's constructor is its config (see :mod:`mathflow.component`): it re-lists
+    ``include_bias`` and ``layers``, whose descriptions come from here.
+    """
 
     registry_name: ClassVar[str] = "regularizer"
-    config_model: ClassVar[type[RegularizerConfig]]
+    config_model: ClassVar[type[Component]]
     #: True when the penalty drives weights to exactly zero (L1-like): runs then log the sparsity.
     sparsifies: ClassVar[bool] = False
 
-    def __init__(self, include_bias: bool = False, layers: Sequence[str] | None = None):
+    def __init__(
+        self,
+        include_bias: Annotated[Flag, "penalise biases too (normalisation parameters never)"] = False,
+        layers: Annotated[Layers, "only parameters of these named layers"] = None,
+    ):
         self.include_bias = bool(include_bias)
-        if isinstance(layers, str):
-            layers = [layers]
         self.layers = list(layers) if layers is not None else None
 
     # ------------------------------------------------------------------ selection
@@ -131,74 +130,48 @@ def _named(params: Any) -> list[tuple[str | None, Tensor]]:
     return pairs
 
 
-class L1Config(RegularizerConfig):
-    """R(w) = λ Σ |w|."""
-
-    type: Literal["l1"] = "l1"
-    lam: NonNegativeFloat = Field(0.01, alias="lambda")
-
-
-class L2Config(RegularizerConfig):
-    """R(w) = λ Σ w²."""
-
-    type: Literal["l2"] = "l2"
-    lam: NonNegativeFloat = Field(0.01, alias="lambda")
-
-
-class ElasticNetConfig(RegularizerConfig):
-    """R(w) = λ₁ Σ |w| + λ₂ Σ w²."""
-
-    type: Literal["elastic_net"] = "elastic_net"
-    l1: NonNegativeFloat = 0.01
-    l2: NonNegativeFloat = 0.01
-
-
-@REGULARIZERS.register
+@REGULARIZERS.register("l1")
 class L1(Regularizer):
-    """R(w) = λ Σᵢ |wᵢ|; ∂R/∂w = λ sign(w)."""
+    """L1 penalty R(w) = λ Σᵢ |wᵢ|; ∂R/∂w = λ sign(w)."""
 
-    config_model = L1Config
     sparsifies = True
 
-    def __init__(self, lam: float = 0.01, include_bias: bool = False, layers: Sequence[str] | None = None):
+    def __init__(self, lam: Lambda = 0.01, include_bias: Flag = False, layers: Layers = None):
         super().__init__(include_bias, layers)
-        self.lam = _strength("l1", "lam", lam)
+        self.lam = float(lam)
 
     def penalty(self, w: Tensor) -> Tensor:
         return _sum(_abs(w)) * self.lam
 
 
-@REGULARIZERS.register
+@REGULARIZERS.register("l2")
 class L2(Regularizer):
-    """R(w) = λ Σᵢ wᵢ² (no ½); ∂R/∂w = 2λ w."""
+    """L2 penalty R(w) = λ Σᵢ wᵢ² (no ½); ∂R/∂w = 2λ w."""
 
-    config_model = L2Config
-
-    def __init__(self, lam: float = 0.01, include_bias: bool = False, layers: Sequence[str] | None = None):
+    def __init__(self, lam: Lambda = 0.01, include_bias: Flag = False, layers: Layers = None):
         super().__init__(include_bias, layers)
-        self.lam = _strength("l2", "lam", lam)
+        self.lam = float(lam)
 
     def penalty(self, w: Tensor) -> Tensor:
         return _sum(w * w) * self.lam
 
 
-@REGULARIZERS.register
+@REGULARIZERS.register("elastic_net")
 class ElasticNet(Regularizer):
-    """R(w) = λ₁ Σᵢ |wᵢ| + λ₂ Σᵢ wᵢ²."""
+    """Elastic net R(w) = λ₁ Σᵢ |wᵢ| + λ₂ Σᵢ wᵢ² (L1 and L2 together)."""
 
-    config_model = ElasticNetConfig
     sparsifies = True
 
     def __init__(
         self,
-        l1: float = 0.01,
-        l2: float = 0.01,
-        include_bias: bool = False,
-        layers: Sequence[str] | None = None,
+        l1: Annotated[NonNegativeFloat, "strength λ₁ of the L1 term"] = 0.01,
+        l2: Annotated[NonNegativeFloat, "strength λ₂ of the L2 term"] = 0.01,
+        include_bias: Flag = False,
+        layers: Layers = None,
     ):
         super().__init__(include_bias, layers)
-        self.l1 = _strength("elastic_net", "l1", l1)
-        self.l2 = _strength("elastic_net", "l2", l2)
+        self.l1 = float(l1)
+        self.l2 = float(l2)
 
     def penalty(self, w: Tensor) -> Tensor:
         return _sum(_abs(w)) * self.l1 + _sum(w * w) * self.l2

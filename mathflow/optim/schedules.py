@@ -8,6 +8,9 @@ What a step counts is the caller's choice: call ``apply`` once per epoch to sche
 epochs, or once per batch to schedule by batches (then express ``step_size``, ``t_max`` and
 ``warmup_steps`` in batches). Steps start at 0, the first epoch or batch. A pipeline's
 ``schedule`` counts epochs: ``mathflow run`` applies it once per epoch, at step t = epoch − 1.
+
+A schedule's constructor is its config (see :mod:`mathflow.component`): ``{cosine: {t_max: 10}}``
+in a pipeline is ``CosineSchedule(t_max=10)``.
 """
 
 from __future__ import annotations
@@ -15,58 +18,16 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
-
+from mathflow.component import Component
 from mathflow.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
-from mathflow.schema.base import Component, component_union
+from mathflow.schema.base import component_union
 
-#: Every schedule by the name a pipeline uses (``cosine``, ``warmup``, ...).
-SCHEDULES: Registry[type[Schedule]] = Registry("schedule", discover=("mathflow.optim",))
-
-
-class ConstantConfig(Component):
-    """ηₜ = η₀."""
-
-    type: Literal["constant"] = "constant"
-
-
-class StepConfig(Component):
-    """ηₜ = η₀ · γ^⌊t / step_size⌋."""
-
-    example = {"step_size": 2}
-    type: Literal["step"] = "step"
-    step_size: PositiveInt = Field(description="steps between decays; in a pipeline a step is an epoch")
-    gamma: PositiveFloat = 0.1
-
-
-class ExponentialConfig(Component):
-    """ηₜ = η₀ · γᵗ."""
-
-    example = {"gamma": 0.9}
-    type: Literal["exponential"] = "exponential"
-    gamma: PositiveFloat
-
-
-class CosineConfig(Component):
-    """Cosine annealing from η₀ to ``eta_min`` over ``t_max`` steps."""
-
-    example = {"t_max": 10}
-    type: Literal["cosine"] = "cosine"
-    t_max: PositiveInt = Field(description="steps from η₀ down to eta_min; in a pipeline a step is an epoch")
-    eta_min: NonNegativeFloat = 0.0
-
-
-class WarmupConfig(Component):
-    """Linear warm-up over ``warmup_steps``, then the ``after`` schedule (default constant)."""
-
-    example = {"warmup_steps": 2}
-    type: Literal["warmup"] = "warmup"
-    warmup_steps: NonNegativeInt = Field(description="steps of linear warm-up; in a pipeline a step is an epoch")
-    after: component_union("schedule", [ConstantConfig, StepConfig, ExponentialConfig, CosineConfig]) | None = None  # type: ignore[valid-type]
+#: Every schedule by the name a pipeline uses (``cosine``, ``warmup``, ...); its config is its constructor.
+SCHEDULES: Registry[type[Schedule]] = Registry("schedule", discover=("mathflow.optim",), config_base=Component)
 
 
 class Schedule:
@@ -74,6 +35,9 @@ class Schedule:
 
     registry_name: ClassVar[str] = "schedule"
     config_model: ClassVar[type[Component]]
+
+    def __init__(self) -> None:
+        """A schedule without parameters."""
 
     def lr_at(self, step: int, base_lr: float) -> float:
         raise NotImplementedError
@@ -123,49 +87,28 @@ def _integer(value: Any) -> int | None:
     return None
 
 
-def _int_at_least(owner: str, name: str, value: Any, least: int) -> int:
-    number = _integer(value)
-    if number is None or number < least:
-        raise MathflowError(f"{owner} schedule: {name} must be an integer >= {least}, got {value!r}")
-    return number
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _positive(owner: str, name: str, value: Any) -> float:
-    number = _float(value)
-    if not (number > 0.0 and math.isfinite(number)):
-        raise MathflowError(f"{owner} schedule: {name} must be > 0, got {value!r}")
-    return number
-
-
-@SCHEDULES.register
+@SCHEDULES.register("constant")
 class ConstantSchedule(Schedule):
     """ηₜ = η₀ for every step."""
-
-    config_model = ConstantConfig
 
     def lr_at(self, step: int, base_lr: float) -> float:
         self._check_step(step)
         return float(base_lr)
 
 
-@SCHEDULES.register
+@SCHEDULES.register("step")
 class StepSchedule(Schedule):
     """ηₜ = η₀ · γ^⌊t / step_size⌋: multiply by γ every ``step_size`` steps (as ``torch`` StepLR)."""
 
-    config_model = StepConfig
+    example = {"step_size": 2}
 
-    def __init__(self, step_size: int, gamma: float = 0.1):
-        self.step_size = _int_at_least("step", "step_size", step_size, 1)
-        self.gamma = _positive("step", "gamma", gamma)
+    def __init__(
+        self,
+        step_size: Annotated[PositiveInt, "steps between decays; in a pipeline a step is an epoch"],
+        gamma: Annotated[PositiveFloat, "factor γ applied every step_size steps"] = 0.1,
+    ):
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
 
     def lr_at(self, step: int, base_lr: float) -> float:
         t = self._check_step(step)
@@ -175,14 +118,14 @@ class StepSchedule(Schedule):
         return {"name": self.registry_name, "step_size": self.step_size, "gamma": self.gamma}
 
 
-@SCHEDULES.register
+@SCHEDULES.register("exponential")
 class ExponentialSchedule(Schedule):
     """ηₜ = η₀ · γᵗ (as ``torch`` ExponentialLR)."""
 
-    config_model = ExponentialConfig
+    example = {"gamma": 0.9}
 
-    def __init__(self, gamma: float):
-        self.gamma = _positive("exponential", "gamma", gamma)
+    def __init__(self, gamma: Annotated[PositiveFloat, "factor γ applied every step"]):
+        self.gamma = float(gamma)
 
     def lr_at(self, step: int, base_lr: float) -> float:
         return float(base_lr) * self.gamma ** self._check_step(step)
@@ -191,20 +134,23 @@ class ExponentialSchedule(Schedule):
         return {"name": self.registry_name, "gamma": self.gamma}
 
 
-@SCHEDULES.register
+@SCHEDULES.register("cosine")
 class CosineSchedule(Schedule):
-    """ηₜ = η_min + (η₀ − η_min) · (1 + cos(π · min(t, T)/T)) / 2 with T = ``t_max``.
+    """Cosine annealing from η₀ down to ``eta_min`` over ``t_max`` steps, then constant at ``eta_min``.
 
-    Equals ``torch`` CosineAnnealingLR for t ≤ T; after T the rate stays at η_min.
+    ηₜ = η_min + (η₀ − η_min) · (1 + cos(π · min(t, T)/T)) / 2 with T = ``t_max``: equals ``torch``
+    CosineAnnealingLR for t ≤ T; after T the rate stays at η_min.
     """
 
-    config_model = CosineConfig
+    example = {"t_max": 10}
 
-    def __init__(self, t_max: int, eta_min: float = 0.0):
-        self.t_max = _int_at_least("cosine", "t_max", t_max, 1)
-        self.eta_min = _float(eta_min)
-        if not (self.eta_min >= 0.0 and math.isfinite(self.eta_min)):
-            raise MathflowError(f"cosine schedule: eta_min must be >= 0, got {eta_min!r}")
+    def __init__(
+        self,
+        t_max: Annotated[PositiveInt, "steps from η₀ down to eta_min; in a pipeline a step is an epoch"],
+        eta_min: Annotated[NonNegativeFloat, "the rate η_min reached at step t_max and kept after it"] = 0.0,
+    ):
+        self.t_max = int(t_max)
+        self.eta_min = float(eta_min)
 
     def lr_at(self, step: int, base_lr: float) -> float:
         t = min(self._check_step(step), self.t_max)
@@ -214,21 +160,33 @@ class CosineSchedule(Schedule):
         return {"name": self.registry_name, "t_max": self.t_max, "eta_min": self.eta_min}
 
 
-@SCHEDULES.register
+#: What ``warmup`` hands over to: one schedule entry (any schedule but warmup itself), in any of
+#: the three written forms, validated as such.
+AfterSchedule = component_union(
+    SCHEDULES.family,
+    [s.config_model for s in (ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule)],
+)
+
+
+@SCHEDULES.register("warmup")
 class WarmupSchedule(Schedule):
-    """Linear warm-up over ``warmup_steps`` steps, then the wrapped schedule ``after``:
+    """Linear warm-up over ``warmup_steps`` steps, then the ``after`` schedule (default constant).
 
         ηₜ = η₀ · (t + 1)/W                for t < W   (reaches η₀ at the last warm-up step)
         ηₜ = after.lr_at(t − W, η₀)        for t ≥ W   (the wrapped schedule starts at its step 0)
 
-    ``after`` is a Schedule, a registered name, or a dict ``{"name": ..., **parameters}``;
-    it defaults to the constant schedule.
+    In a pipeline ``after`` is a schedule entry (``cosine``, ``{step: {step_size: 2}}``, ...),
+    validated as one; Python callers may also pass a Schedule or a dict ``{"name": ..., **parameters}``.
     """
 
-    config_model = WarmupConfig
+    example = {"warmup_steps": 2}
 
-    def __init__(self, warmup_steps: int, after: Schedule | str | Mapping[str, Any] | None = None):
-        self.warmup_steps = _int_at_least("warmup", "warmup_steps", warmup_steps, 0)
+    def __init__(
+        self,
+        warmup_steps: Annotated[NonNegativeInt, "steps of linear warm-up; in a pipeline a step is an epoch"],
+        after: Annotated[AfterSchedule | None, "the schedule from step warmup_steps on (default constant)"] = None,
+    ):
+        self.warmup_steps = int(warmup_steps)
         self.after = build_schedule(after)
 
     def lr_at(self, step: int, base_lr: float) -> float:
@@ -241,12 +199,15 @@ class WarmupSchedule(Schedule):
         return {"name": self.registry_name, "warmup_steps": self.warmup_steps, "after": self.after.config()}
 
 
-def build_schedule(spec: Schedule | str | Mapping[str, Any] | None) -> Schedule:
-    """A Schedule from an instance, a registered name, a ``{"name": ..., **params}`` dict, or None (constant)."""
+def build_schedule(spec: Schedule | Component | str | Mapping[str, Any] | None) -> Schedule:
+    """A Schedule from an instance, a validated schedule entry (its config model), a registered name,
+    a ``{"name": ..., **params}`` dict, or None (constant)."""
     if spec is None:
         return ConstantSchedule()
     if isinstance(spec, Schedule):
         return spec
+    if isinstance(spec, Component) and isinstance(spec.component, type) and issubclass(spec.component, Schedule):
+        return spec.component(**spec.kwargs())
     if isinstance(spec, str):
         return SCHEDULES.create(spec)
     if isinstance(spec, Mapping):
@@ -254,8 +215,5 @@ def build_schedule(spec: Schedule | str | Mapping[str, Any] | None) -> Schedule:
         name = params.pop("name", None)
         if not isinstance(name, str):
             raise MathflowError(f"a schedule needs a 'name', got {dict(spec)!r}")
-        try:
-            return SCHEDULES.create(name, **params)
-        except TypeError as exc:
-            raise MathflowError(f"{name} schedule: {exc}") from None
+        return SCHEDULES.create(name, **params)
     raise MathflowError(f"cannot make a schedule from {spec!r}")

@@ -49,9 +49,9 @@ def families() -> dict[frozenset[str], str]:
         models = registry.config_models()
         if models:
             families[tags(models)] = models[0].family
-    from mathflow.optim.schedules import WarmupConfig
+    from mathflow.optim.schedules import WarmupSchedule
 
-    after = WarmupConfig.model_fields["after"].annotation
+    after = WarmupSchedule.config_model.model_fields["after"].annotation
     families[tags([m for m in _union_members(after)])] = "schedule"
     return families
 

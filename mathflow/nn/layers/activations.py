@@ -9,13 +9,13 @@ mean to a loss: ``"probability"`` for sigmoid, ``"distribution"`` for softmax).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import NonNegativeFloat
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import nn as fnn
-from mathflow.nn.layer import ACTIVATIONS, LAYERS, InputShape, Layer, LayerConfig
+from mathflow.nn.layer import ACTIVATIONS, LAYERS, InputShape, Layer, NodeName
 
 
 class Activation(Layer):
@@ -40,17 +40,10 @@ class Activation(Layer):
         return {}
 
 
-class ReLUConfig(LayerConfig):
-    """y = max(0, x)."""
-
-    type: Literal["relu"] = "relu"
-
-
-@LAYERS.register
+@LAYERS.register("relu")
 class ReLU(Activation):
     """y = max(0, x)."""
 
-    config_model = ReLUConfig
     init_family = "he_uniform"
     export_op = "Relu"
 
@@ -58,25 +51,20 @@ class ReLU(Activation):
         return fnn.relu(x)
 
 
-class LeakyReLUConfig(LayerConfig):
-    """y = x for x > 0, negative_slope·x otherwise."""
-
-    type: Literal["leaky_relu"] = "leaky_relu"
-    negative_slope: NonNegativeFloat = 0.01
-
-
-@LAYERS.register
+@LAYERS.register("leaky_relu")
 class LeakyReLU(Activation):
     """y = x for x > 0, negative_slope·x otherwise."""
 
-    config_model = LeakyReLUConfig
     init_family = "he_uniform"
     export_op = "LeakyRelu"
 
-    def __init__(self, negative_slope: float = 0.01, *, name: str | None = None):
+    def __init__(
+        self,
+        negative_slope: Annotated[NonNegativeFloat, "slope of the line for x < 0"] = 0.01,
+        *,
+        name: NodeName = None,
+    ):
         super().__init__(name=name)
-        if not isinstance(negative_slope, (int, float)) or isinstance(negative_slope, bool):
-            raise MathflowError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -86,17 +74,10 @@ class LeakyReLU(Activation):
         return {"alpha": self.negative_slope}
 
 
-class SigmoidConfig(LayerConfig):
-    """y = 1 / (1 + e⁻ˣ)."""
-
-    type: Literal["sigmoid"] = "sigmoid"
-
-
-@LAYERS.register
+@LAYERS.register("sigmoid")
 class Sigmoid(Activation):
     """y = σ(x) = 1 / (1 + e⁻ˣ)."""
 
-    config_model = SigmoidConfig
     output_range = "probability"
     export_op = "Sigmoid"
 
@@ -104,43 +85,34 @@ class Sigmoid(Activation):
         return fnn.sigmoid(x)
 
 
-class TanhConfig(LayerConfig):
-    """y = tanh x."""
-
-    type: Literal["tanh"] = "tanh"
-
-
-@LAYERS.register
+@LAYERS.register("tanh")
 class Tanh(Activation):
     """y = tanh x = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ)."""
 
-    config_model = TanhConfig
     export_op = "Tanh"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.tanh(x)
 
 
-class SoftmaxConfig(LayerConfig):
-    """Softmax along a per-sample ``axis``."""
-
-    type: Literal["softmax"] = "softmax"
-    axis: int = -1
-
-
-@LAYERS.register
+@LAYERS.register("softmax")
 class Softmax(Activation):
-    """yᵢ = e^{xᵢ} / Σⱼ e^{xⱼ} along ``axis``, a PER-SAMPLE axis (−1: the last one, 0: the first
-    axis after the batch axis)."""
+    """yᵢ = e^{xᵢ} / Σⱼ e^{xⱼ} along a per-sample ``axis``.
 
-    config_model = SoftmaxConfig
+    ``axis`` counts the axes of one sample: −1 is the last one, 0 the first axis after the batch
+    axis.
+    """
+
     output_range = "distribution"
     export_op = "Softmax"
 
-    def __init__(self, axis: int = -1, *, name: str | None = None):
+    def __init__(
+        self,
+        axis: Annotated[int, "per-sample axis (-1: the last, 0: the first after the batch axis)"] = -1,
+        *,
+        name: NodeName = None,
+    ):
         super().__init__(name=name)
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise MathflowError(f"softmax: axis must be an integer, got {axis!r}")
         self.axis = axis
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
@@ -159,17 +131,10 @@ class Softmax(Activation):
         return {"axis": self._batch_axis()}
 
 
-class GELUConfig(LayerConfig):
-    """Gaussian error linear unit (tanh approximation)."""
-
-    type: Literal["gelu"] = "gelu"
-
-
-@LAYERS.register
+@LAYERS.register("gelu")
 class GELU(Activation):
     """y = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (the tanh approximation)."""
 
-    config_model = GELUConfig
     init_family = "he_uniform"
 
     def forward(self, x: Tensor) -> Tensor:
@@ -183,25 +148,17 @@ class GELU(Activation):
         return builder.op("Add", half_x, builder.op("Mul", half_x, gate))
 
 
-class ELUConfig(LayerConfig):
-    """y = x for x > 0, α(eˣ − 1) otherwise."""
-
-    type: Literal["elu"] = "elu"
-    alpha: float = 1.0
-
-
-@LAYERS.register
+@LAYERS.register("elu")
 class ELU(Activation):
     """y = x for x > 0, α(eˣ − 1) otherwise."""
 
-    config_model = ELUConfig
     init_family = "he_uniform"
     export_op = "Elu"
 
-    def __init__(self, alpha: float = 1.0, *, name: str | None = None):
+    def __init__(
+        self, alpha: Annotated[float, "α: the value approached as x → −∞ is −α"] = 1.0, *, name: NodeName = None
+    ):
         super().__init__(name=name)
-        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
-            raise MathflowError(f"elu: alpha must be a number, got {alpha!r}")
         self.alpha = float(alpha)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -211,17 +168,10 @@ class ELU(Activation):
         return {"alpha": self.alpha}
 
 
-class SoftplusConfig(LayerConfig):
-    """y = log(1 + eˣ)."""
-
-    type: Literal["softplus"] = "softplus"
-
-
-@LAYERS.register
+@LAYERS.register("softplus")
 class Softplus(Activation):
     """y = log(1 + eˣ)."""
 
-    config_model = SoftplusConfig
     init_family = "he_uniform"
     export_op = "Softplus"
 
@@ -229,17 +179,10 @@ class Softplus(Activation):
         return fnn.softplus(x)
 
 
-class IdentityConfig(LayerConfig):
+@LAYERS.register("identity", "linear")
+class Identity(Activation):
     """y = x (``linear`` is the same)."""
 
-    type: Literal["identity", "linear"] = "identity"
-
-
-@LAYERS.register
-class Identity(Activation):
-    """y = x."""
-
-    config_model = IdentityConfig
     transparent = True
 
     def forward(self, x: Tensor) -> Tensor:
@@ -268,6 +211,8 @@ def make_activation(spec: Any, owner: str) -> Layer | None:
         raise MathflowError(f"{owner}: {exc.message}", suggestion=exc.suggestion) from None
     try:
         return cls(**kwargs)
+    except MathflowError as exc:  # an argument against the activation's declaration: "leaky_relu: ..."
+        raise MathflowError(f"{owner}: {exc.message}", suggestion=exc.suggestion) from None
     except TypeError as exc:
         raise MathflowError(f"{owner}: bad arguments {kwargs} for activation {name!r}: {exc}") from None
 

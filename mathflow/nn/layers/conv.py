@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.component import Flag
@@ -11,16 +11,7 @@ from mathflow.errors import MathflowError, ShapeError
 from mathflow.functional import conv as fconv
 from mathflow.nn import init
 from mathflow.nn.init import InitializerName
-from mathflow.nn.layer import (
-    LAYERS,
-    ActivationName,
-    InputShape,
-    Layer,
-    LayerConfig,
-    ParameterSpec,
-    int_pair,
-    positive_int,
-)
+from mathflow.nn.layer import LAYERS, ActivationName, InputShape, Layer, NodeName, ParameterSpec
 from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
 
 
@@ -29,55 +20,48 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - kernel) // stride + 1
 
 
-class Conv2DConfig(LayerConfig):
-    """2-D convolution on (channels, height, width) samples."""
-
-    example = {"filters": 2, "kernel": 3}
-    type: Literal["conv2d"] = "conv2d"
-    filters: PositiveInt
-    kernel: IntOrPair
-    stride: PositiveInt = 1
-    padding: Padding = "valid"
-    activation: ActivationName | None = None
-    use_bias: Flag = True
-    kernel_init: InitializerName | None = None
-    bias_init: InitializerName = "zeros"
+def as_pair(value: Any) -> tuple[int, int]:
+    """An int or a pair of ints (already validated) as a pair of ints."""
+    if isinstance(value, (list, tuple)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
 
 
-@LAYERS.register
+@LAYERS.register("conv2d")
 class Conv2D(Layer):
-    """y[n, f] = act(b[f] + Σ_c W[f, c] ⋆ x[n, c]) (cross-correlation, like every DL library).
+    """2-D convolution on (channels, height, width) samples: y[n, f] = act(b[f] + Σ_c W[f, c] ⋆ x[n, c]).
 
-    Input per sample (C, H, W); weight (filters, C, kh, kw); output (filters, H', W') with
-    H' = ⌊(H + 2p − kh)/s⌋ + 1. ``padding`` is ``"valid"`` (p = 0), ``"same"`` (output size =
-    input size; stride 1 and odd kernels only) or an int / pair of ints.
+    ⋆ is cross-correlation, like in every DL library. Input per sample (C, H, W); weight
+    (filters, C, kh, kw); output (filters, H', W') with H' = ⌊(H + 2p − kh)/s⌋ + 1. ``padding`` is
+    ``"valid"`` (p = 0), ``"same"`` (output size = input size; stride 1 and odd kernels only) or an
+    int / pair of ints.
     """
 
-    config_model = Conv2DConfig
+    example = {"filters": 2, "kernel": 3}
     example_input = (2, 6, 6)
 
     def __init__(
         self,
-        filters: int,
-        kernel: Any,
-        stride: int = 1,
-        padding: Any = "valid",
-        activation: Any = None,
-        use_bias: bool = True,
-        kernel_init: Any = None,
-        bias_init: Any = "zeros",
+        filters: Annotated[PositiveInt, "output channels"],
+        kernel: Annotated[IntOrPair, "kernel size: an integer or [kh, kw]"],
+        stride: PositiveInt = 1,
+        padding: Padding = "valid",
+        activation: ActivationName | None = None,
+        use_bias: Flag = True,
+        kernel_init: Annotated[InitializerName | None, "default: He for ReLU, Glorot otherwise"] = None,
+        bias_init: InitializerName = "zeros",
         *,
-        name: str | None = None,
+        name: NodeName = None,
     ):
         super().__init__(name=name)
-        self.filters = positive_int("conv2d", "filters", filters)
+        self.filters = filters
         self.kernel = kernel
-        self._kernel = int_pair("conv2d", "kernel", kernel)
-        self.stride = positive_int("conv2d", "stride", stride)
+        self._kernel = as_pair(kernel)
+        self.stride = stride
         self.padding = padding
         self._pad = self._resolve_padding(padding)
         self.activation = activation
-        self.use_bias = bool(use_bias)
+        self.use_bias = use_bias
         self.kernel_init = kernel_init
         self.bias_init = bias_init
         self._act = make_activation(activation, "conv2d")
@@ -103,12 +87,7 @@ class Conv2D(Layer):
                     suggestion="use an odd kernel size or an explicit integer padding",
                 )
             return (kh - 1) // 2, (kw - 1) // 2
-        if isinstance(padding, str):
-            raise MathflowError(f"conv2d: padding must be 'valid', 'same' or an integer, got {padding!r}")
-        values = padding if isinstance(padding, (list, tuple)) else (padding, padding)
-        if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
-            raise MathflowError(f"conv2d: padding must be a non-negative integer or pair, got {padding!r}")
-        return int(values[0]), int(values[1])
+        return as_pair(padding)
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         shape = tuple(input_shape)

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import get_backend
 from mathflow.constraints import UnitInterval
-from mathflow.errors import MathflowError
 from mathflow.functional import nn as fnn
-from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
+from mathflow.nn.layer import LAYERS, InputShape, Layer, NodeName
 
 
-class DropoutConfig(LayerConfig):
-    """Inverted dropout with drop probability ``rate`` ∈ [0, 1)."""
-
-    type: Literal["dropout"] = "dropout"
-    rate: UnitInterval = 0.5
-
-
-@LAYERS.register
+@LAYERS.register("dropout")
 class Dropout(Layer):
-    """Inverted dropout: in training y = x ⊙ m / (1 − rate) with mᵢ ~ Bernoulli(1 − rate),
-    so E[y] = x; in evaluation mode y = x. The mask is drawn from the backend's seeded rng."""
+    """Inverted dropout with drop probability ``rate`` ∈ [0, 1); the identity in evaluation mode.
 
-    config_model = DropoutConfig
+    In training y = x ⊙ m / (1 − rate) with mᵢ ~ Bernoulli(1 − rate), so E[y] = x; in
+    evaluation mode y = x. The mask is drawn from the backend's seeded rng.
+    """
+
     transparent = True
 
-    def __init__(self, rate: float = 0.5, *, name: str | None = None):
+    def __init__(self, rate: Annotated[UnitInterval, "drop probability"] = 0.5, *, name: NodeName = None):
         super().__init__(name=name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise MathflowError(f"dropout: rate must be a number in [0, 1), got {rate!r}")
         self.rate = float(rate)
 
     def output_shape(self, input_shape: InputShape) -> InputShape:

@@ -2,45 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import PositiveFloat, PositiveInt
-from mathflow.errors import MathflowError, ShapeError
+from mathflow.errors import ShapeError
 from mathflow.functional.arithmetic import sqrt
 from mathflow.functional.reduce import mean
 from mathflow.nn import init
-from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig, ParameterSpec
+from mathflow.nn.layer import LAYERS, InputShape, Layer, NodeName, ParameterSpec
 
 
-class LayerNormConfig(LayerConfig):
-    """Normalise each sample over its last ``axes`` axes, then scale γ and shift β."""
-
-    type: Literal["layernorm"] = "layernorm"
-    axes: PositiveInt = Field(1, description="how many trailing per-sample axes are normalised together")
-    eps: PositiveFloat = 1e-5
-
-
-@LAYERS.register
+@LAYERS.register("layernorm")
 class LayerNorm(Layer):
-    """y = γ ⊙ (x − μ) / √(σ² + ε) + β, with μ and σ² (biased) the mean and variance of each sample
-    over its last ``axes`` axes, and γ, β of those axes' shape (as ``torch.nn.LayerNorm``).
+    """Normalise each sample over its last ``axes`` axes, then scale γ and shift β.
 
+    y = γ ⊙ (x − μ) / √(σ² + ε) + β, with μ and σ² (biased) the mean and variance of each sample
+    over its last ``axes`` axes, and γ, β of those axes' shape (as ``torch.nn.LayerNorm``).
     Unlike batch normalisation it needs no batch statistics: training and evaluation compute the same.
     """
 
-    config_model = LayerNormConfig
-
-    def __init__(self, axes: int = 1, eps: float = 1e-5, *, name: str | None = None):
+    def __init__(
+        self,
+        axes: Annotated[PositiveInt, "how many trailing per-sample axes are normalised together"] = 1,
+        eps: Annotated[PositiveFloat, "added to the variance"] = 1e-5,
+        *,
+        name: NodeName = None,
+    ):
         super().__init__(name=name)
-        if isinstance(axes, bool) or not isinstance(axes, int) or axes < 1:
-            raise MathflowError(f"layernorm: axes must be a positive integer, got {axes!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
-            raise MathflowError(f"layernorm: eps must be a positive number, got {eps!r}")
         self.axes = axes
-        self.eps = float(eps)
+        self.eps = eps
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         shape = tuple(input_shape)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from functools import reduce as _fold
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
-from mathflow.errors import MathflowError, ShapeError
+from mathflow.errors import ShapeError
 from mathflow.functional.shape import concat
-from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
+from mathflow.nn.layer import LAYERS, InputShape, Layer, NodeName
 
 
 def _shapes(kind: str, input_shape: Any) -> list[tuple[int, ...]]:
@@ -21,26 +21,13 @@ def _shapes(kind: str, input_shape: Any) -> list[tuple[int, ...]]:
     return [tuple(s) for s in input_shape]
 
 
-class AddConfig(LayerConfig):
-    """Sum of several inputs of equal shape (graph models)."""
-
-    merge = True
-    type: Literal["add"] = "add"
-
-
-class ConcatConfig(LayerConfig):
-    """Inputs joined along a per-sample ``axis`` (graph models)."""
-
-    merge = True
-    type: Literal["concat"] = "concat"
-    axis: int = -1
-
-
-@LAYERS.register
+@LAYERS.register("add")
 class Add(Layer):
-    """y = x₁ + x₂ + … + xₖ for inputs of equal per-sample shape."""
+    """Sum of several inputs of equal shape (graph models).
 
-    config_model = AddConfig
+    y = x₁ + x₂ + … + xₖ for inputs of equal per-sample shape.
+    """
+
     multi_input = True
     example_input = [(4,), (4,)]
 
@@ -57,18 +44,18 @@ class Add(Layer):
         return _fold(lambda a, b: builder.op("Add", a, b), xs)
 
 
-@LAYERS.register
+@LAYERS.register("concat")
 class Concat(Layer):
-    """y = [x₁, …, xₖ] joined along ``axis``, a PER-SAMPLE axis (−1: the last one)."""
+    """Inputs joined along a per-sample ``axis`` (graph models).
 
-    config_model = ConcatConfig
+    y = [x₁, …, xₖ] joined along ``axis``, a PER-SAMPLE axis (−1: the last one).
+    """
+
     multi_input = True
     example_input = [(4,), (3,)]
 
-    def __init__(self, axis: int = -1, *, name: str | None = None):
+    def __init__(self, axis: Annotated[int, "per-sample axis (-1: the last one)"] = -1, *, name: NodeName = None):
         super().__init__(name=name)
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise MathflowError(f"concat: axis must be an integer, got {axis!r}")
         self.axis = axis
 
     def _axis(self, ndim: int) -> int:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.functional import nn as fnn
-from mathflow.nn.layer import LAYERS, LayerConfig
+from mathflow.nn.layer import LAYERS
 from mathflow.nn.layers.activations import Activation
 
 
-class MishConfig(LayerConfig):
-    """y = x·tanh(log(1 + eˣ))."""
-
-    type: Literal["mish"] = "mish"
-
-
-@LAYERS.register
+@LAYERS.register("mish")
 class Mish(Activation):
-    """y = x·tanh(softplus(x)) = x·tanh(log(1 + eˣ)) (Misra, 2019): smooth, non-monotonic, ≈ relu for large |x|."""
+    """y = x·tanh(softplus(x)) = x·tanh(log(1 + eˣ)) (Misra, 2019).
 
-    config_model = MishConfig
+    Smooth and non-monotonic; ≈ relu for large |x|.
+    """
+
     init_family = "he_uniform"
 
     def forward(self, x: Tensor) -> Tensor:

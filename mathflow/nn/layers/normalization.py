@@ -3,34 +3,25 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field
 
 from mathflow.autodiff.mode import no_grad
 from mathflow.autodiff.tensor import Tensor
 from mathflow.backend import to_numpy
-from mathflow.constraints import PositiveFloat
-from mathflow.errors import MathflowError, ShapeError
+from mathflow.constraints import ClosedUnit, PositiveFloat
+from mathflow.errors import ShapeError
 from mathflow.functional.arithmetic import sqrt
 from mathflow.functional.reduce import mean
 from mathflow.functional.shape import reshape
 from mathflow.nn import init
-from mathflow.nn.layer import LAYERS, BufferSpec, InputShape, Layer, LayerConfig, ParameterSpec
+from mathflow.nn.layer import LAYERS, BufferSpec, InputShape, Layer, NodeName, ParameterSpec
 
 
-class BatchNormConfig(LayerConfig):
-    """Batch normalisation per channel."""
-
-    type: Literal["batchnorm"] = "batchnorm"
-    momentum: float = Field(0.1, ge=0, le=1)
-    eps: PositiveFloat = 1e-5
-
-
-@LAYERS.register
+@LAYERS.register("batchnorm")
 class BatchNorm(Layer):
-    """y = γ (x − μ) / √(σ² + ε) + β per channel (axis 1 of the batch).
+    """Batch normalisation per channel: y = γ (x − μ) / √(σ² + ε) + β over axis 1 of the batch.
 
     Per-sample input (C,) normalises over the batch (like torch BatchNorm1d), (C, L) over batch
     and length, (C, H, W) over batch, height and width (BatchNorm2d). In training μ and σ² are
@@ -39,16 +30,16 @@ class BatchNorm(Layer):
     in evaluation mode μ and σ² are the running statistics.
     """
 
-    config_model = BatchNormConfig
-
-    def __init__(self, momentum: float = 0.1, eps: float = 1e-5, *, name: str | None = None):
+    def __init__(
+        self,
+        momentum: Annotated[ClosedUnit, "weight of the batch statistics in the running statistics"] = 0.1,
+        eps: Annotated[PositiveFloat, "added to the variance"] = 1e-5,
+        *,
+        name: NodeName = None,
+    ):
         super().__init__(name=name)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-            raise MathflowError(f"batchnorm: momentum must be a number in [0, 1], got {momentum!r}")
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0:
-            raise MathflowError(f"batchnorm: eps must be a positive number, got {eps!r}")
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.momentum = momentum
+        self.eps = eps
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         shape = tuple(input_shape)

@@ -2,54 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import IntOrPair
 from mathflow.errors import ShapeError
 from mathflow.functional import conv as fconv
 from mathflow.functional.reduce import mean
-from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig, int_pair
-
-
-class _PoolConfig(LayerConfig):
-    example = {"size": 2}
-    size: IntOrPair
-    stride: IntOrPair | None = None
-
-
-class MaxPool2DConfig(_PoolConfig):
-    """Maximum over windows of ``size`` moved by ``stride`` (default ``size``)."""
-
-    type: Literal["maxpool2d"] = "maxpool2d"
-
-
-class AvgPool2DConfig(_PoolConfig):
-    """Mean over windows of ``size`` moved by ``stride`` (default ``size``)."""
-
-    type: Literal["avgpool2d"] = "avgpool2d"
-
-
-class GlobalAvgPool2DConfig(LayerConfig):
-    """(C, H, W) → (C,): the mean over the spatial axes."""
-
-    type: Literal["global_avgpool2d"] = "global_avgpool2d"
+from mathflow.nn.layer import LAYERS, InputShape, Layer, NodeName
+from mathflow.nn.layers.conv import as_pair
 
 
 class _Pool2D(Layer):
     """Windows of ``size`` moved by ``stride`` (default: ``size``, non-overlapping), no padding."""
 
     kind = "pool"
+    example = {"size": 2}
     example_input = (2, 6, 6)
     #: The ONNX-style op of the window reduction.
     export_op: ClassVar[str] = ""
 
-    def __init__(self, size: Any, stride: Any = None, *, name: str | None = None):
+    def __init__(
+        self,
+        size: Annotated[IntOrPair, "window size: an integer or [h, w]"],
+        stride: Annotated[IntOrPair | None, "window step (default: size, non-overlapping windows)"] = None,
+        *,
+        name: NodeName = None,
+    ):
         super().__init__(name=name)
         self.size = size
         self.stride = stride
-        self._size = int_pair(self.kind, "size", size)
-        self._stride = int_pair(self.kind, "stride", stride) if stride is not None else self._size
+        self._size = as_pair(size)
+        self._stride = as_pair(stride) if stride is not None else self._size
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         shape = tuple(input_shape)
@@ -70,11 +54,13 @@ class _Pool2D(Layer):
         return builder.op(self.export_op, x, kernel_shape=list(self._size), strides=list(self._stride))
 
 
-@LAYERS.register
+@LAYERS.register("maxpool2d")
 class MaxPool2D(_Pool2D):
-    """y[n, c, i, j] = max of x[n, c] over the window at (i·s, j·s)."""
+    """Maximum over windows of ``size`` moved by ``stride`` (default ``size``).
 
-    config_model = MaxPool2DConfig
+    y[n, c, i, j] = max of x[n, c] over the window at (i·s, j·s).
+    """
+
     kind = "maxpool2d"
     export_op = "MaxPool"
 
@@ -83,11 +69,13 @@ class MaxPool2D(_Pool2D):
         return fconv.max_pool2d(x, size, stride=stride)
 
 
-@LAYERS.register
+@LAYERS.register("avgpool2d")
 class AvgPool2D(_Pool2D):
-    """y[n, c, i, j] = mean of x[n, c] over the window at (i·s, j·s)."""
+    """Mean over windows of ``size`` moved by ``stride`` (default ``size``).
 
-    config_model = AvgPool2DConfig
+    y[n, c, i, j] = mean of x[n, c] over the window at (i·s, j·s).
+    """
+
     kind = "avgpool2d"
     export_op = "AveragePool"
 
@@ -96,11 +84,13 @@ class AvgPool2D(_Pool2D):
         return fconv.avg_pool2d(x, size, stride=stride)
 
 
-@LAYERS.register
+@LAYERS.register("global_avgpool2d")
 class GlobalAvgPool2D(Layer):
-    """y[n, c] = (1 / HW) Σ_{h,w} x[n, c, h, w]: (C, H, W) per sample → (C,)."""
+    """(C, H, W) → (C,): the mean over the spatial axes.
 
-    config_model = GlobalAvgPool2DConfig
+    y[n, c] = (1 / HW) Σ_{h,w} x[n, c, h, w].
+    """
+
     example_input = (2, 6, 6)
 
     def output_shape(self, input_shape: InputShape) -> InputShape:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.functional import nn as fnn
-from mathflow.nn.layer import LAYERS, LayerConfig
+from mathflow.nn.layer import LAYERS
 from mathflow.nn.layers.activations import Activation
 
 #: The constants of Klambauer et al. (2017) that make mean 0 / variance 1 a fixed point.
@@ -14,13 +14,7 @@ ALPHA = 1.6732632423543772
 SCALE = 1.0507009873554805
 
 
-class SELUConfig(LayerConfig):
-    """y = λ·x for x > 0, λα(eˣ − 1) otherwise (λ ≈ 1.0507, α ≈ 1.6733)."""
-
-    type: Literal["selu"] = "selu"
-
-
-@LAYERS.register
+@LAYERS.register("selu")
 class SELU(Activation):
     """y = λ·elu_α(x) = λx for x > 0, λα(eˣ − 1) otherwise, with λ = 1.0507…, α = 1.6733….
 
@@ -28,7 +22,6 @@ class SELU(Activation):
     from layer to layer.
     """
 
-    config_model = SELUConfig
     init_family = "lecun_normal"
 
     def forward(self, x: Tensor) -> Tensor:

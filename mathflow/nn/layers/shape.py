@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import ShapeList
-from mathflow.errors import MathflowError, ShapeError
+from mathflow.errors import ShapeError
 from mathflow.functional.shape import reshape
-from mathflow.nn.layer import LAYERS, InputShape, Layer, LayerConfig
+from mathflow.nn.layer import LAYERS, InputShape, Layer, NodeName
 
 
-class FlattenConfig(LayerConfig):
-    """(d₁, …, dₖ) → (d₁·…·dₖ,) per sample."""
-
-    type: Literal["flatten"] = "flatten"
-
-
-class ReshapeConfig(LayerConfig):
-    """View each sample with a new shape (one entry may be -1)."""
-
-    example = {"shape": [2, -1]}
-    type: Literal["reshape"] = "reshape"
-    shape: ShapeList
-
-
-@LAYERS.register
+@LAYERS.register("flatten")
 class Flatten(Layer):
     """(N, d₁, …, dₖ) → (N, d₁·…·dₖ); the batch axis is kept."""
 
-    config_model = FlattenConfig
     transparent = True
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
@@ -43,23 +28,15 @@ class Flatten(Layer):
         return builder.op("Flatten", x, axis=1)
 
 
-@LAYERS.register
+@LAYERS.register("reshape")
 class Reshape(Layer):
     """(N, …) → (N, *shape): the per-sample values viewed with a new shape (one entry may be −1)."""
 
-    config_model = ReshapeConfig
+    example = {"shape": [2, -1]}
     transparent = True
 
-    def __init__(self, shape: Any, *, name: str | None = None):
+    def __init__(self, shape: Annotated[ShapeList, "per-sample shape; one entry may be -1"], *, name: NodeName = None):
         super().__init__(name=name)
-        if isinstance(shape, int) and not isinstance(shape, bool):
-            shape = (shape,)
-        if not isinstance(shape, (list, tuple)) or not shape:
-            raise MathflowError(f"reshape: shape must be a non-empty list of integers, got {shape!r}")
-        if any(isinstance(n, bool) or not isinstance(n, int) or (n <= 0 and n != -1) for n in shape):
-            raise MathflowError(f"reshape: shape entries must be positive integers or one -1, got {list(shape)}")
-        if list(shape).count(-1) > 1:
-            raise MathflowError(f"reshape: at most one entry may be -1, got {list(shape)}")
         self.shape = tuple(int(n) for n in shape)
 
     def output_shape(self, input_shape: InputShape) -> InputShape:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.functional import nn as fnn
-from mathflow.nn.layer import LAYERS, LayerConfig
+from mathflow.nn.layer import LAYERS
 from mathflow.nn.layers.activations import Activation
 
 
-class SiLUConfig(LayerConfig):
-    """y = x·σ(x) (``swish`` is the same)."""
-
-    type: Literal["silu", "swish"] = "silu"
-
-
-@LAYERS.register
+@LAYERS.register("silu", "swish")
 class SiLU(Activation):
-    """Sigmoid-weighted linear unit: y = x·σ(x) = x / (1 + e⁻ˣ); dy/dx = σ(x)(1 + x(1 − σ(x)))."""
+    """Sigmoid-weighted linear unit: y = x·σ(x) = x / (1 + e⁻ˣ) (``swish`` is the same).
 
-    config_model = SiLUConfig
+    Its derivative is dy/dx = σ(x)(1 + x(1 − σ(x))).
+    """
+
     init_family = "he_uniform"
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,7 +1,8 @@
 """Losses: configured, registered wrappers around the functional losses, one module per group.
 
 Every module of this package is imported on the first look-up of :data:`LOSSES`, which
-registers its losses; a new loss is a new module (its config model, class and checks).
+registers its losses; a new loss is a new module (its class, whose constructor is its config,
+and checks).
 
 Each loss is ``Loss(reduction="mean")`` and is called as ``loss(pred, target) -> Tensor``.
 Before computing, targets are made to fit the predictions: float targets take the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -28,18 +29,27 @@ from mathflow.functional import losses as FL
 from mathflow.functional.shape import reshape
 from mathflow.registry import Registry
 
-LOSSES: Registry[type[Loss]] = Registry("loss", discover=("mathflow.nn.losses",))
-
 Shape = tuple[int, ...]
-_REDUCTIONS = ("mean", "sum")
+#: How a loss reduces the per-sample terms (each loss constructor's ``reduction``).
+Reduction = Literal["mean", "sum"]
 #: A problem a loss finds with a model and its data: (message, hint).
 Problem = tuple[str, str | None]
 
 
 class LossConfig(Component):
-    """Base of the loss config models."""
+    """Base of the config models derived from the losses' constructors."""
 
-    reduction: Literal["mean", "sum"] = "mean"
+    @classmethod
+    def adopt(cls, component: Any) -> None:
+        # ``Loss.example`` is a method (a sample batch), not the values of required parameters:
+        # every loss parameter has a default.
+        cls.component = component
+        example = getattr(component, "example", None)
+        cls.example = dict(example) if isinstance(example, dict) else {}
+
+
+#: Every loss; its modules are those of this package; its config is its constructor.
+LOSSES: Registry[type[Loss]] = Registry("loss", discover=("mathflow.nn.losses",), config_base=LossConfig)
 
 
 class Loss:
@@ -48,6 +58,9 @@ class Loss:
     Metadata a compiler reads: ``task`` (the targets the loss is made for: "regression" or
     "classification"), ``expects`` (what the model's output should be: "values",
     "probabilities" or "logits") and ``applies`` (the squashing a logit loss applies itself).
+
+    A subclass's constructor is its config (see :mod:`mathflow.component`): it re-lists
+    ``reduction``, whose description comes from here.
     """
 
     registry_name: ClassVar[str] = "loss"
@@ -56,11 +69,7 @@ class Loss:
     expects: ClassVar[str] = "values"
     applies: ClassVar[str] = "softmax"
 
-    def __init__(self, reduction: str = "mean"):
-        if reduction not in _REDUCTIONS:
-            raise MathflowError(
-                f"{self.registry_name}: unknown reduction {reduction!r}", suggestion="use 'mean' or 'sum'"
-            )
+    def __init__(self, reduction: Annotated[Reduction, "mean over the batch, or sum"] = "mean"):
         self.reduction = reduction
 
     # ------------------------------------------------------------------ computing

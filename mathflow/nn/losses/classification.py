@@ -3,48 +3,33 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.component import Flag
 from mathflow.constraints import UnitInterval
-from mathflow.errors import MathflowError, ShapeError
+from mathflow.errors import ShapeError
 from mathflow.functional import losses as FL
-from mathflow.nn.losses import LOSSES, ClassificationLoss, LossConfig, Problem, Shape, _batch, _class_targets
+from mathflow.nn.losses import LOSSES, ClassificationLoss, Problem, Reduction, Shape, _batch, _class_targets
 
 
-class BinaryCrossEntropyConfig(LossConfig):
-    """Binary cross-entropy on one probability (or logit with ``from_logits``) per sample."""
-
-    type: Literal["binary_cross_entropy"] = "binary_cross_entropy"
-    from_logits: Flag = False
-
-
-class CrossEntropyConfig(LossConfig):
-    """Softmax cross-entropy on one logit per class."""
-
-    type: Literal["cross_entropy"] = "cross_entropy"
-    label_smoothing: UnitInterval = 0.0
-
-
-class HingeConfig(LossConfig):
-    """Hinge loss: one score with ±1 labels, or class scores with integer labels."""
-
-    type: Literal["hinge"] = "hinge"
-
-
-@LOSSES.register
+@LOSSES.register("binary_cross_entropy")
 class BinaryCrossEntropy(ClassificationLoss):
-    """L = −(1/n) Σᵢ [yᵢ log p̂ᵢ + (1 − yᵢ) log(1 − p̂ᵢ)].
+    """Binary cross-entropy on one probability (or logit with ``from_logits``) per sample.
+
+    L = −(1/n) Σᵢ [yᵢ log p̂ᵢ + (1 − yᵢ) log(1 − p̂ᵢ)].
 
     The model outputs probabilities p̂ (after a sigmoid), or logits z with ``from_logits=True``,
     where p̂ = σ(z) is folded into a numerically stable formula.
     """
 
-    config_model = BinaryCrossEntropyConfig
     applies = "sigmoid"
 
-    def __init__(self, from_logits: bool = False, reduction: str = "mean"):
+    def __init__(
+        self,
+        from_logits: Annotated[Flag, "the model outputs logits z: σ(z) is folded into the loss"] = False,
+        reduction: Reduction = "mean",
+    ):
         super().__init__(reduction)
         self.from_logits = bool(from_logits)
 
@@ -80,19 +65,22 @@ class BinaryCrossEntropy(ClassificationLoss):
         return None
 
 
-@LOSSES.register
+@LOSSES.register("cross_entropy")
 class CrossEntropy(ClassificationLoss):
-    """L = −(1/n) Σᵢ Σ_c qᵢ_c log softmax(zᵢ)_c on logits z, with q the one-hot target
-    (or, for integer labels, the one-hot of the label) smoothed as q = (1 − ε)q + ε/C."""
+    """Softmax cross-entropy on one logit per class.
 
-    config_model = CrossEntropyConfig
+    L = −(1/n) Σᵢ Σ_c qᵢ_c log softmax(zᵢ)_c on logits z, with q the one-hot target
+    (or, for integer labels, the one-hot of the label) smoothed as q = (1 − ε)q + ε/C.
+    """
+
     expects = "logits"
 
-    def __init__(self, label_smoothing: float = 0.0, reduction: str = "mean"):
+    def __init__(
+        self,
+        label_smoothing: Annotated[UnitInterval, "ε: targets become (1 − ε)q + ε/C"] = 0.0,
+        reduction: Reduction = "mean",
+    ):
         super().__init__(reduction)
-        ok = isinstance(label_smoothing, (int, float)) and not isinstance(label_smoothing, bool)
-        if not ok or not 0.0 <= label_smoothing < 1.0:
-            raise MathflowError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
 
     def prepare_target(self, pred: Tensor, target: Any) -> Tensor:
@@ -116,12 +104,14 @@ class CrossEntropy(ClassificationLoss):
             )
 
 
-@LOSSES.register
+@LOSSES.register("hinge")
 class Hinge(ClassificationLoss):
-    """Binary: L = (1/n) Σᵢ max(0, 1 − yᵢ ŷᵢ) with yᵢ ∈ {−1, +1}.
-    Multiclass (scores (N, C), integer labels): L = (1/n) Σᵢ (1/C) Σ_{c≠yᵢ} max(0, 1 − sᵢ_{yᵢ} + sᵢ_c)."""
+    """Hinge loss: one score with ±1 labels, or class scores with integer labels.
 
-    config_model = HingeConfig
+    Binary: L = (1/n) Σᵢ max(0, 1 − yᵢ ŷᵢ) with yᵢ ∈ {−1, +1}.
+    Multiclass (scores (N, C), integer labels): L = (1/n) Σᵢ (1/C) Σ_{c≠yᵢ} max(0, 1 − sᵢ_{yᵢ} + sᵢ_c).
+    """
+
     expects = "logits"
 
     def prepare_target(self, pred: Tensor, target: Any) -> Tensor:

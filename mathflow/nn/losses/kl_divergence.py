@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.functional import nn as fnn
 from mathflow.functional.reduce import sum as _sum
-from mathflow.nn.losses import LOSSES, ClassificationLoss, LossConfig, Problem, Shape, _batch, _class_targets
+from mathflow.nn.losses import LOSSES, ClassificationLoss, Problem, Shape, _batch, _class_targets
 
 
-class KLDivergenceConfig(LossConfig):
-    """KL(p ‖ softmax(z)) between target distributions p and the model's logits z."""
-
-    type: Literal["kl_divergence"] = "kl_divergence"
-
-
-@LOSSES.register
+@LOSSES.register("kl_divergence")
 class KLDivergence(ClassificationLoss):
-    """L = (1/n) Σᵢ KL(pᵢ ‖ qᵢ) = (1/n) Σᵢ Σ_c pᵢ_c (log pᵢ_c − log qᵢ_c), q = softmax(z), 0·log 0 = 0.
+    """KL(p ‖ softmax(z)) between target distributions p and the model's logits z.
+
+    L = (1/n) Σᵢ KL(pᵢ ‖ qᵢ) = (1/n) Σᵢ Σ_c pᵢ_c (log pᵢ_c − log qᵢ_c), q = softmax(z), 0·log 0 = 0.
 
     Targets p are rows of probabilities (N, C) (soft labels, a teacher's output) or integer labels
     (one-hot p, where KL equals cross-entropy). The model outputs logits z; ∂L/∂z = (q − p)/n.
     ``reduction="sum"`` drops the 1/n (``mean`` is torch's ``batchmean``).
     """
 
-    config_model = KLDivergenceConfig
     expects = "logits"
 
     def prepare_target(self, pred: Tensor, target: Any) -> Tensor:

@@ -2,64 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import PositiveFloat
-from mathflow.errors import MathflowError
 from mathflow.functional import losses as FL
-from mathflow.nn.losses import LOSSES, Loss, LossConfig
+from mathflow.nn.losses import LOSSES, Loss, Reduction
 
 
-class MSEConfig(LossConfig):
-    """L = (1/n) Σ (y − ŷ)²."""
-
-    type: Literal["mse"] = "mse"
-
-
-class MAEConfig(LossConfig):
-    """L = (1/n) Σ |y − ŷ|."""
-
-    type: Literal["mae"] = "mae"
-
-
-class HuberConfig(LossConfig):
-    """Quadratic below ``delta``, linear above."""
-
-    type: Literal["huber"] = "huber"
-    delta: PositiveFloat = 1.0
-
-
-@LOSSES.register
+@LOSSES.register("mse")
 class MSE(Loss):
-    """L = (1/n) Σᵢ (yᵢ − ŷᵢ)² (``reduction="sum"``: without the 1/n)."""
-
-    config_model = MSEConfig
+    """Mean squared error: L = (1/n) Σᵢ (yᵢ − ŷᵢ)² (``reduction="sum"``: without the 1/n)."""
 
     def compute(self, pred: Tensor, target: Tensor) -> Tensor:
         return FL.mse(pred, target, reduction=self.reduction)
 
 
-@LOSSES.register
+@LOSSES.register("mae")
 class MAE(Loss):
-    """L = (1/n) Σᵢ |yᵢ − ŷᵢ|."""
-
-    config_model = MAEConfig
+    """Mean absolute error: L = (1/n) Σᵢ |yᵢ − ŷᵢ|."""
 
     def compute(self, pred: Tensor, target: Tensor) -> Tensor:
         return FL.mae(pred, target, reduction=self.reduction)
 
 
-@LOSSES.register
+@LOSSES.register("huber")
 class Huber(Loss):
-    """L = (1/n) Σᵢ h(yᵢ − ŷᵢ) with h(r) = ½r² for |r| ≤ δ, δ(|r| − ½δ) otherwise."""
+    """Huber loss: quadratic below ``delta``, linear above.
 
-    config_model = HuberConfig
+    L = (1/n) Σᵢ h(yᵢ − ŷᵢ) with h(r) = ½r² for |r| ≤ δ, δ(|r| − ½δ) otherwise.
+    """
 
-    def __init__(self, delta: float = 1.0, reduction: str = "mean"):
+    def __init__(
+        self,
+        delta: Annotated[PositiveFloat, "δ: where the loss turns from quadratic to linear"] = 1.0,
+        reduction: Reduction = "mean",
+    ):
         super().__init__(reduction)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or delta <= 0:
-            raise MathflowError(f"huber: delta must be a positive number, got {delta!r}")
         self.delta = float(delta)
 
     def compute(self, pred: Tensor, target: Tensor) -> Tensor:
