@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mathflow.mathpipe.analyze import analyze, analyze_matrix
+from mathflow.mathpipe.newton import second_order
 from mathflow.mathpipe.numerics import EPS, UNDECIDABLE, diagonalizability, hessian_verdict
-from mathflow.mathpipe.optimize import second_order
 from mathflow.mathpipe.problem import load_problem
 
 MATH = Path(__file__).resolve().parents[1] / "pipelines" / "math"

@@ -17,7 +17,7 @@ equality residuals hⱼ = gⱼ and inequalities written cᵢ = dᵢgᵢ ≤ 0 (d
 
     Φ_ρ(x; ν, μ) = F + Σⱼ (νⱼhⱼ + ρ/2·hⱼ²) + 1/(2ρ)·Σᵢ (max(0, μᵢ + ρcᵢ)² − μᵢ²)
 
-is minimised over x by the globalised Newton method of :mod:`~mathflow.mathpipe.optimize`; then
+is minimised over x by the globalised Newton method of :mod:`~mathflow.mathpipe.newton`; then
 ν ← ν + ρh, μ ← max(0, μ + ρc), and ρ grows tenfold (up to 10¹⁰) whenever the violation
 max(‖h‖_∞, ‖max(0, c)‖_∞) did not fall to a quarter. The constraints with μᵢ > 0 or cᵢ ≥ −√tol are
 active; Newton's method on the KKT system with them as equalities polishes x and λ, and is kept when
@@ -39,17 +39,17 @@ import mathflow as mf
 import mathflow.functional as F
 from mathflow.autodiff.tensor import Tensor
 from mathflow.errors import MathflowError
-from mathflow.mathpipe.numerics import EPS
-from mathflow.mathpipe.optimize import (
+from mathflow.mathpipe.newton import (
     ARMIJO,
     MIN_STEP,
+    LagrangeSystem,
     Trace,
-    _LagrangeSystem,
-    _newton_iterate,
-    _result,
-    _shifted_direction,
+    base_result,
+    newton_iterate,
     second_order,
+    shifted_direction,
 )
+from mathflow.mathpipe.numerics import EPS
 from mathflow.mathpipe.problem import Constraint, MathProblem
 from mathflow.mathpipe.variables import DTYPE, VariableSet
 from mathflow.schema.math_pipeline import OptimizeSpec
@@ -72,7 +72,7 @@ CONVENTION = (
 class _Rows:
     """The flattened constraint entries: g = rhs − lhs, which are equalities and the directions dᵢ."""
 
-    system: _LagrangeSystem
+    system: LagrangeSystem
     equality: np.ndarray
     direction: np.ndarray
     owner: list[int] = field(default_factory=list)
@@ -94,7 +94,7 @@ class _Rows:
 def _rows(problem: MathProblem, variables: VariableSet) -> _Rows:
     """One row per entry of every constraint (a vector constraint gives one row per entry)."""
     assert problem.objective is not None
-    system = _LagrangeSystem(problem.objective, problem.constraints, variables)
+    system = LagrangeSystem(problem.objective, problem.constraints, variables)
     equality, direction, owner = [], [], []
     env = variables.env(Tensor(variables.flat()))
     for index, constraint in enumerate(problem.constraints):
@@ -169,7 +169,7 @@ def newton_minimize(func: Any, x0: np.ndarray, tol: float, max_steps: int) -> _I
         if out.gradient_norm <= tol or not math.isfinite(out.gradient_norm):
             break
         h = np.asarray(hessian(Tensor(out.x.copy())).numpy(), dtype=np.float64).reshape(n, n)
-        dx, _, shifted = _shifted_direction(h, np.zeros((0, n)), g, np.zeros(0), 1.0, scale)
+        dx, _, shifted = shifted_direction(h, np.zeros((0, n)), g, np.zeros(0), 1.0, scale)
         out.shifts += int(shifted)
         phi, slope, t = value(out.x), float(g @ dx), 1.0
         while t >= MIN_STEP and not value(out.x + t * dx) <= phi + ARMIJO * t * slope:
@@ -269,8 +269,8 @@ def _polish(
     entries = [int(j) for j in np.flatnonzero(active | rows.equality)]
     constraints = [_Entry(problem.constraints[rows.owner[j]], j - _entries(rows, rows.owner[j])[0]) for j in entries]
     start = VariableSet(rows.system.variables.unflatten(x))
-    system = _LagrangeSystem(problem.objective, constraints, start)
-    state = _newton_iterate(system, spec)
+    system = LagrangeSystem(problem.objective, constraints, start)
+    state = newton_iterate(system, spec)
     if not state.converged:
         return None
     x_new = state.z[: system.n]
@@ -338,7 +338,7 @@ def run_kkt(problem: MathProblem) -> tuple[dict[str, Any], Trace]:
             f"(gradient norm {state.stationarity:.3g})",
             suggestion="try another starting point in 'variables'",
         )
-    result = _result(spec.method_name, spec, variables, trace, steps, converged)
+    result = base_result(spec.method_name, spec, variables, trace, steps, converged)
     result.update(_report(problem, rows, g, lam, active, state))
     if hessian is not None:
         kind, curvature, curvature_tol = second_order(hessian, variables.size)
