@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import sys
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -124,6 +125,16 @@ class Registry(Generic[T]):
         """Each component once (aliases folded), ordered by main name."""
         unique = {id(c): c for c in self.entries.values()}
         return sorted(unique.values(), key=lambda c: getattr(c, "registry_name", ""))
+
+    def public_names(self) -> dict[str, T]:
+        """Python name → component: each class's own name and any other name its module gives it
+        (``SGD = GradientDescent``); what a package serves as its public attributes."""
+        names: dict[str, T] = {}
+        for component in self.components():
+            module = sys.modules.get(getattr(component, "__module__", ""), None)
+            names.update({n: v for n, v in vars(module or object).items() if v is component})
+            names.setdefault(getattr(component, "__name__", ""), component)
+        return names
 
     def config_models(self) -> list[Any]:
         """The config models of the components, ordered by main name."""

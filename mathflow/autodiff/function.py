@@ -13,7 +13,8 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mathflow.autodiff import mode
+from mathflow.autodiff import mode, trace
+from mathflow.errors import MathflowError
 
 if TYPE_CHECKING:
     from mathflow.autodiff.tensor import Tensor
@@ -28,6 +29,9 @@ class Function:
 
     #: Subclasses that override ``backward_raw`` set this to True.
     has_raw_backward: ClassVar[bool] = False
+    #: The op of the inference program this Function becomes (:mod:`mathflow.export.runtime`
+    #: lists them), with :meth:`inference_attrs`; None when it has no single-op form (see :meth:`infer`).
+    inference_op: ClassVar[str | None] = None
 
     inputs: tuple[Tensor, ...]
     needs_input_grad: tuple[bool, ...]
@@ -45,6 +49,21 @@ class Function:
     def backward_raw(self, *grad_outputs: Any) -> Any:
         """Optional fast path: the same as :meth:`backward`, on raw arrays."""
         raise NotImplementedError
+
+    def inference_attrs(self) -> dict[str, Any]:
+        """The attributes of :attr:`inference_op` (none by default)."""
+        return {}
+
+    def infer(self, builder: Any, *inputs: str) -> str | tuple[str, ...]:
+        """Append this op's inference form to ``builder`` (a :class:`mathflow.export.ProgramBuilder`)
+        reading the program values ``inputs``; the names of its outputs. Recorded while a model's
+        forward pass is traced (:mod:`mathflow.autodiff.trace`)."""
+        if self.inference_op is None:
+            raise MathflowError(
+                f"{type(self).__name__} has no inference op: a model using it cannot be exported",
+                suggestion="give the Function an inference_op or an infer method, or the layer an export method",
+            )
+        return builder.op(self.inference_op, *inputs, **self.inference_attrs())
 
     @property
     def name(self) -> str:
@@ -82,6 +101,9 @@ class Function:
                 out._ctx = self
                 out._index = index
                 out._generation = self.generation + 1
+        tracer = trace.active()
+        if tracer is not None:
+            tracer.record(self, inputs, outputs)
         return outputs if multi else outputs[0]
 
     def release(self) -> None:

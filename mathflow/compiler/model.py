@@ -71,15 +71,6 @@ class GraphModel(Layer):
             raise ShapeError(f"graph takes one input, got a list of {len(x)}")
         return super().__call__(x)
 
-    def export(self, builder: Any, x: str) -> str:
-        values: dict[str, Any] = {INPUT: x}
-        for n, layer, inputs in self.nodes:
-            with builder.scope(n):
-                values[n] = layer.export(
-                    builder, [values[s] for s in inputs] if layer.multi_input else values[inputs[0]]
-                )
-        return values[self.output]
-
     def forward(self, x: Tensor) -> Tensor:
         values: dict[str, Any] = {INPUT: x}
         for n, layer, inputs in self.nodes:

@@ -36,6 +36,8 @@ def _check_domain(op: str, ok: Any, what: str) -> None:
 class Add(Function):
     """y = a + b; ∂L/∂a = ∂L/∂y, ∂L/∂b = ∂L/∂y (summed over broadcast axes)."""
 
+    inference_op = "Add"
+
     has_raw_backward = True
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -53,6 +55,8 @@ class Add(Function):
 
 class Sub(Function):
     """y = a − b; ∂L/∂a = ∂L/∂y, ∂L/∂b = −∂L/∂y."""
+
+    inference_op = "Sub"
 
     has_raw_backward = True
 
@@ -72,6 +76,8 @@ class Sub(Function):
 class Mul(Function):
     """y = a ⊙ b; ∂L/∂a = ∂L/∂y ⊙ b, ∂L/∂b = ∂L/∂y ⊙ a."""
 
+    inference_op = "Mul"
+
     def forward(self, a: Any, b: Any) -> Any:
         if a.shape != b.shape:
             _broadcast_check("mul", a, b)
@@ -86,6 +92,8 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b; ∂L/∂a = ∂L/∂y / b, ∂L/∂b = −∂L/∂y ⊙ a / b²."""
+
+    inference_op = "Div"
 
     def forward(self, a: Any, b: Any) -> Any:
         if a.shape != b.shape:
@@ -102,6 +110,10 @@ class Div(Function):
 
 class PowScalar(Function):
     """y = xᶜ for a constant c; ∂L/∂x = ∂L/∂y ⊙ c·xᶜ⁻¹."""
+
+    def infer(self, builder: Any, x: str) -> str:
+        """xᵖ as ``Pow`` with the exponent as a scalar constant."""
+        return builder.op("Pow", x, builder.scalar(self.exponent))
 
     def __init__(self, exponent: float):
         self.exponent = exponent
@@ -124,6 +136,8 @@ class PowScalar(Function):
 class Pow(Function):
     """y = aᵇ; ∂L/∂a = ∂L/∂y ⊙ b·aᵇ⁻¹, ∂L/∂b = ∂L/∂y ⊙ aᵇ·ln a."""
 
+    inference_op = "Pow"
+
     def forward(self, a: Any, b: Any) -> Any:
         if a.shape != b.shape:
             _broadcast_check("pow", a, b)
@@ -138,6 +152,8 @@ class Pow(Function):
 
 class Neg(Function):
     """y = −x; ∂L/∂x = −∂L/∂y."""
+
+    inference_op = "Neg"
 
     has_raw_backward = True
 
@@ -154,6 +170,8 @@ class Neg(Function):
 class Exp(Function):
     """y = eˣ; ∂L/∂x = ∂L/∂y ⊙ y."""
 
+    inference_op = "Exp"
+
     def forward(self, x: Any) -> Any:
         return _xp(x).exp(x)
 
@@ -163,6 +181,8 @@ class Exp(Function):
 
 class Log(Function):
     """y = ln x; ∂L/∂x = ∂L/∂y / x."""
+
+    inference_op = "Log"
 
     def forward(self, x: Any) -> Any:
         _check_domain("log", x > 0, "logarithm of a non-positive value")
@@ -186,6 +206,8 @@ class Log1p(Function):
 class Sqrt(Function):
     """y = √x; ∂L/∂x = ∂L/∂y / (2y)."""
 
+    inference_op = "Sqrt"
+
     def forward(self, x: Any) -> Any:
         _check_domain("sqrt", x >= 0, "square root of a negative value")
         return _xp(x).sqrt(x)
@@ -196,6 +218,8 @@ class Sqrt(Function):
 
 class Abs(Function):
     """y = |x|; ∂L/∂x = ∂L/∂y ⊙ sign(x) (0 at x = 0)."""
+
+    inference_op = "Abs"
 
     def forward(self, x: Any) -> Any:
         return _xp(x).abs(x)
@@ -252,6 +276,18 @@ class Where(Function):
         ga = sum_to(where(mask, gy, zero), a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(where(mask, zero, gy), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+
+
+class Maximum(Where):
+    """y = max(a, b) as :class:`Where` on a ≥ b, so that at ties the gradient goes to a."""
+
+    inference_op = "Max"
+
+
+class Minimum(Where):
+    """y = min(a, b) as :class:`Where` on a ≤ b, so that at ties the gradient goes to a."""
+
+    inference_op = "Min"
 
 
 # ------------------------------------------------------------------------- public API
@@ -337,13 +373,13 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 def maximum(a: Any, b: Any) -> Tensor:
     """max(a, b) element-wise; at ties the gradient goes to a."""
     ta, tb = operands(a, b)
-    return Where(ta.data >= tb.data)(ta, tb)
+    return Maximum(ta.data >= tb.data)(ta, tb)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """min(a, b) element-wise; at ties the gradient goes to a."""
     ta, tb = operands(a, b)
-    return Where(ta.data <= tb.data)(ta, tb)
+    return Minimum(ta.data <= tb.data)(ta, tb)
 
 
 def clip(x: Any, low: float | None = None, high: float | None = None) -> Tensor:

@@ -293,6 +293,12 @@ class Conv2d(Function):
     ∂L/∂b[f] = Σ_{n,i,j} ∂L/∂y[n,f,i,j].
     """
 
+    def infer(self, builder: Any, x: str, w: str, b: str | None = None) -> str:
+        """``Conv`` with the same strides and zero padding (top, left, bottom, right)."""
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        inputs = (x, w) if b is None else (x, w, b)
+        return builder.op("Conv", *inputs, strides=[sh, sw], pads=[ph, pw, ph, pw])
+
     has_raw_backward = True
 
     def __init__(self, stride: Pair, padding: Pair, keep_cols: bool = False):
@@ -404,6 +410,12 @@ class MaxPool2d(Function):
     first arg-max in row-major window order (one position only, never split).
     """
 
+    def infer(self, builder: Any, x: str) -> str:
+        """``MaxPool`` over the same windows (−∞ padding)."""
+        (ph, pw) = self.padding
+        pads = [ph, pw, ph, pw] if ph or pw else None
+        return builder.op("MaxPool", x, kernel_shape=list(self.kernel), strides=list(self.stride), pads=pads)
+
     has_raw_backward = True
 
     def __init__(self, kernel: Pair, stride: Pair, padding: Pair, record: bool = True):
@@ -475,6 +487,12 @@ class AvgPool2d(Function):
 
     ∂L/∂x = AvgPoolSpread(∂L/∂y): each window shares its gradient equally among its pixels.
     """
+
+    def infer(self, builder: Any, x: str) -> str:
+        """``AveragePool`` over the same windows (the op has no padding: a padded pool has no single op)."""
+        if any(self.padding):
+            return super().infer(builder, x)
+        return builder.op("AveragePool", x, kernel_shape=list(self.kernel), strides=list(self.stride))
 
     has_raw_backward = True
 

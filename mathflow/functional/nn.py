@@ -53,6 +53,8 @@ def _mask_tensor(mask: Any) -> Tensor:
 class ReLU(Function):
     """y = max(0, x); ∂L/∂x = ∂L/∂y ⊙ [y > 0] (0 at the kink)."""
 
+    inference_op = "Relu"
+
     has_raw_backward = True
 
     def forward(self, x: Any) -> Any:
@@ -69,6 +71,11 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     """y = x for x > 0, a·x otherwise; ∂L/∂x = ∂L/∂y ⊙ (1 or a)."""
+
+    inference_op = "LeakyRelu"
+
+    def inference_attrs(self) -> dict[str, Any]:
+        return {"alpha": self.slope}
 
     has_raw_backward = True
 
@@ -89,6 +96,8 @@ class LeakyReLU(Function):
 class Sigmoid(Function):
     """y = σ(x) = 1/(1 + e^(−x)), evaluated without overflow; ∂L/∂x = ∂L/∂y ⊙ y(1 − y)."""
 
+    inference_op = "Sigmoid"
+
     has_raw_backward = True
 
     def forward(self, x: Any) -> Any:
@@ -106,6 +115,8 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     """y = tanh x = (eˣ − e⁻ˣ)/(eˣ + e⁻ˣ); ∂L/∂x = ∂L/∂y ⊙ (1 − y²)."""
+
+    inference_op = "Tanh"
 
     has_raw_backward = True
 
@@ -125,6 +136,14 @@ class Tanh(Function):
 class GELU(Function):
     """y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³) (the tanh approximation);
     ∂L/∂x = ∂L/∂y ⊙ [½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)], t = tanh u."""
+
+    def infer(self, builder: Any, x: str) -> str:
+        """½x + ½x·tanh(√(2/π)(x + 0.044715x³)) in elementary ops."""
+        cube = builder.op("Mul", builder.op("Mul", x, x), x)
+        inner = builder.op("Add", x, builder.op("Mul", cube, builder.scalar(_GELU_K)))
+        gate = builder.op("Tanh", builder.op("Mul", inner, builder.scalar(_GELU_C)))
+        half_x = builder.op("Mul", x, builder.scalar(0.5))
+        return builder.op("Add", half_x, builder.op("Mul", half_x, gate))
 
     has_raw_backward = True
 
@@ -148,6 +167,11 @@ class GELU(Function):
 class ELU(Function):
     """y = x for x > 0, α(eˣ − 1) otherwise; ∂L/∂x = ∂L/∂y ⊙ (1 or α eˣ)."""
 
+    inference_op = "Elu"
+
+    def inference_attrs(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
     has_raw_backward = True
 
     def __init__(self, alpha: float):
@@ -170,6 +194,8 @@ class ELU(Function):
 class Softplus(Function):
     """y = ln(1 + eˣ) = max(x, 0) + ln(1 + e^(−|x|)) (stable); ∂L/∂x = ∂L/∂y ⊙ σ(x)."""
 
+    inference_op = "Softplus"
+
     has_raw_backward = True
 
     def forward(self, x: Any) -> Any:
@@ -186,6 +212,12 @@ class Softplus(Function):
 # ------------------------------------------------------------------------- softmax family
 class Softmax(Function):
     """yᵢ = e^(xᵢ − m) / Σⱼ e^(xⱼ − m), m = max x (over ``axes``); ∂L/∂x = y ⊙ (g − Σ g ⊙ y)."""
+
+    def infer(self, builder: Any, x: str) -> str:
+        """``Softmax`` along the one axis it normalises (several axes have no single op)."""
+        if len(self.axes) != 1:
+            return super().infer(builder, x)
+        return builder.op("Softmax", x, axis=self.axes[0])
 
     has_raw_backward = True
 
@@ -210,6 +242,12 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """y = x − logsumexp(x) (over ``axes``); ∂L/∂x = g − softmax(x) ⊙ Σ g."""
+
+    def infer(self, builder: Any, x: str) -> str:
+        """``LogSoftmax`` along the one axis it normalises (several axes have no single op)."""
+        if len(self.axes) != 1:
+            return super().infer(builder, x)
+        return builder.op("LogSoftmax", x, axis=self.axes[0])
 
     has_raw_backward = True
 
@@ -286,6 +324,11 @@ class Linear(Function):
     """y = x W + b for x (N, in), W (in, out), b (out,);
     ∂L/∂x = g Wᵀ, ∂L/∂W = xᵀ g, ∂L/∂b = Σ_rows g."""
 
+    def infer(self, builder: Any, x: str, w: str, b: str | None = None) -> str:
+        """x W (+ b) as ``MatMul`` and ``Add``."""
+        y = builder.op("MatMul", x, w)
+        return y if b is None else builder.op("Add", y, b)
+
     has_raw_backward = True
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
@@ -322,6 +365,10 @@ class Linear(Function):
 class LinearReLU(Linear):
     """y = max(0, x W + b); with z = x W + b and gz = ∂L/∂y ⊙ [y > 0]:
     ∂L/∂x = gz Wᵀ, ∂L/∂W = xᵀ gz, ∂L/∂b = Σ_rows gz."""
+
+    def infer(self, builder: Any, x: str, w: str, b: str | None = None) -> str:
+        """max(0, x W + b): the affine map, then ``Relu``."""
+        return builder.op("Relu", super().infer(builder, x, w, b))
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         y = x @ w

@@ -15,6 +15,8 @@ from mathflow.functional.shape import reshape, sum_to, swapaxes
 class MatMul(Function):
     """C = A B for (…, m, k) @ (…, k, n); ∂L/∂A = ∂L/∂C Bᵀ, ∂L/∂B = Aᵀ ∂L/∂C (batch axes summed)."""
 
+    inference_op = "MatMul"
+
     has_raw_backward = True
 
     def forward(self, a: Any, b: Any) -> Any:

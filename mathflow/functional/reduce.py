@@ -26,6 +26,11 @@ def _axes(op: str, axis: Any, ndim: int) -> tuple[int, ...]:
 class Sum(Function):
     """y = Σ x over ``axis``; ∂L/∂x = ∂L/∂y broadcast back over the summed axes."""
 
+    inference_op = "ReduceSum"
+
+    def inference_attrs(self) -> dict[str, Any]:
+        return {"axes": list(self.axes), "keepdims": int(self.keepdims)}
+
     has_raw_backward = True
 
     def __init__(self, axes: tuple[int, ...], keepdims: bool):

@@ -17,6 +17,14 @@ from mathflow.functional._util import raw_sum_to
 class Reshape(Function):
     """y = x viewed with a new shape of the same size; ∂L/∂x = reshape(∂L/∂y, x.shape)."""
 
+    def infer(self, builder: Any, x: str) -> str:
+        """``Reshape`` to the target shape, its batch axis written 0 (copied from the input) so the
+        program takes any batch size."""
+        shape = [int(d) for d in self.shape]
+        if shape and self.in_shape and shape[0] == self.in_shape[0]:
+            shape[0] = 0
+        return builder.op("Reshape", x, shape=shape)
+
     has_raw_backward = True
 
     def __init__(self, shape: tuple[int, ...]):
@@ -40,6 +48,11 @@ class Reshape(Function):
 
 class Transpose(Function):
     """y = x with axes permuted; ∂L/∂x is ∂L/∂y permuted back."""
+
+    inference_op = "Transpose"
+
+    def inference_attrs(self) -> dict[str, Any]:
+        return {"perm": None if self.axes is None else list(self.axes)}
 
     has_raw_backward = True
 
@@ -152,6 +165,11 @@ class ScatterAdd(Function):
 
 class Concat(Function):
     """y = [x₁, …, xₖ] joined along ``axis``; each ∂L/∂xᵢ is its slice of ∂L/∂y."""
+
+    inference_op = "Concat"
+
+    def inference_attrs(self) -> dict[str, Any]:
+        return {"axis": self.axis}
 
     def __init__(self, axis: int):
         self.axis = axis

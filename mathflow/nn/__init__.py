@@ -9,73 +9,20 @@ loss = nn.BinaryCrossEntropy()(y, t) + nn.L2(1e-4)(model)
 from mathflow.nn import init
 from mathflow.nn.init import INITIALIZERS
 from mathflow.nn.layer import ACTIVATIONS, LAYERS, Layer, layer_from_config, layer_to_config
-from mathflow.nn.layers import (
-    ELU,
-    GELU,
-    Add,
-    AvgPool2D,
-    BatchNorm,
-    Concat,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    GlobalAvgPool2D,
-    Identity,
-    LeakyReLU,
-    MaxPool2D,
-    ReLU,
-    Reshape,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    Softplus,
-    Tanh,
-)
-from mathflow.nn.losses import LOSSES, MAE, MSE, BinaryCrossEntropy, CrossEntropy, Hinge, Huber, Loss, get_loss
+from mathflow.nn.losses import LOSSES, Loss, get_loss
 from mathflow.nn.parameter import Parameter
-from mathflow.nn.regularizers import L1, L2, REGULARIZERS, ElasticNet, Regularizer
+from mathflow.nn.regularizers import REGULARIZERS, Regularizer
 
 __all__ = [
     "ACTIVATIONS",
-    "ELU",
-    "GELU",
     "INITIALIZERS",
-    "L1",
-    "L2",
     "LAYERS",
     "LOSSES",
-    "MAE",
-    "MSE",
     "REGULARIZERS",
-    "Add",
-    "AvgPool2D",
-    "BatchNorm",
-    "BinaryCrossEntropy",
-    "Concat",
-    "Conv2D",
-    "CrossEntropy",
-    "Dense",
-    "Dropout",
-    "ElasticNet",
-    "Flatten",
-    "GlobalAvgPool2D",
-    "Hinge",
-    "Huber",
-    "Identity",
     "Layer",
-    "LeakyReLU",
     "Loss",
-    "MaxPool2D",
     "Parameter",
-    "ReLU",
     "Regularizer",
-    "Reshape",
-    "Sequential",
-    "Sigmoid",
-    "Softmax",
-    "Softplus",
-    "Tanh",
     "get_loss",
     "init",
     "layer_from_config",
@@ -83,11 +30,19 @@ __all__ = [
 ]
 
 
+def _components() -> dict[str, object]:
+    """Every registered layer, loss and regularizer by its Python name."""
+    return {n: c for registry in (LAYERS, LOSSES, REGULARIZERS) for n, c in registry.public_names().items()}
+
+
 def __getattr__(name: str) -> object:
-    """Any registered layer, loss or regularizer by its class name (``nn.SiLU``), so a component
-    added as a new module is public without being listed here."""
-    for registry in (LAYERS, LOSSES, REGULARIZERS):
-        for component in registry.components():
-            if getattr(component, "__name__", None) == name:
-                return component
-    raise AttributeError(f"module 'mathflow.nn' has no attribute {name!r}")
+    """Any registered layer, loss or regularizer by its class name (``nn.Dense``, ``nn.MSE``), so
+    a component added as a new module is public without being listed anywhere."""
+    try:
+        return _components()[name]
+    except KeyError:
+        raise AttributeError(f"module 'mathflow.nn' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_components()})

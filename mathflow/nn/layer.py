@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar
 
 import numpy as np
 
+from mathflow.autodiff import trace
 from mathflow.autodiff.tensor import Tensor, as_tensor
 from mathflow.backend import array_module, get_backend, to_numpy
 from mathflow.component import Component
@@ -162,14 +163,29 @@ class Layer:
         elif shape != self._checked_shape:
             self.output_shape(shape)
             self._checked_shape = shape
-        return self.forward(x)
+        tracer = trace.active()
+        return self.forward(x) if tracer is None else self._traced_forward(tracer, x)
+
+    def _traced_forward(self, tracer: trace.Tracer, x: Any) -> Tensor:
+        """The forward pass while it is recorded as an inference program (export): the layer's own
+        ops under its key; a layer that overrides :meth:`export` writes its inference form itself."""
+        with tracer.scope(self):
+            if type(self).export is Layer.export:
+                return self.forward(x)
+            with trace.paused():
+                y = self.forward(x)
+            inputs = [tracer.name(v) for v in x] if self.multi_input else tracer.name(x)
+            tracer.bind(y, self.export(tracer.builder, inputs))
+            return y
 
     # ------------------------------------------------------------------ export
     def export(self, builder: Any, x: Any) -> str:
-        """Append this layer's inference computation to ``builder`` (a
-        :class:`mathflow.export.ProgramBuilder`) as primitive ops reading ``x`` (a value name, or
-        a list of names for multi-input layers); returns the name of the output value."""
-        raise NotImplementedError(f"{type(self).__name__} has no export")
+        """Only for a layer whose inference form differs from its forward pass (BatchNorm with its
+        running statistics folded, say): append that form to ``builder`` (a
+        :class:`mathflow.export.ProgramBuilder`) reading ``x`` (a value name, a list of names for
+        multi-input layers) and return the output's name. Every other layer is exported by
+        recording its forward pass (:mod:`mathflow.autodiff.trace`), so it defines no ``export``."""
+        raise NotImplementedError(f"{type(self).__name__} is exported by tracing its forward pass")
 
     def export_state(self, builder: Any, name: str) -> str:
         """The parameter or buffer ``name`` of this layer as a constant of the exported program."""

@@ -10,44 +10,35 @@ for epoch in range(100):
     opt.zero_grad()
 """
 
-from mathflow.optim.adagrad import Adagrad
-from mathflow.optim.adam import Adam, AdamW
 from mathflow.optim.clip import clip_grad_norm, clip_grad_value, global_grad_norm
 from mathflow.optim.optimizer import OPTIMIZERS, Optimizer
-from mathflow.optim.rmsprop import RMSProp, RMSprop
-from mathflow.optim.schedules import (
-    SCHEDULES,
-    ConstantSchedule,
-    CosineSchedule,
-    ExponentialSchedule,
-    Schedule,
-    StepSchedule,
-    WarmupSchedule,
-    build_schedule,
-)
-from mathflow.optim.sgd import SGD, GradientDescent, Momentum, Nesterov
+from mathflow.optim.schedules import SCHEDULES, Schedule, build_schedule
 
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
-    "SGD",
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "ConstantSchedule",
-    "CosineSchedule",
-    "ExponentialSchedule",
-    "GradientDescent",
-    "Momentum",
-    "Nesterov",
     "Optimizer",
-    "RMSProp",
-    "RMSprop",
     "Schedule",
-    "StepSchedule",
-    "WarmupSchedule",
     "build_schedule",
     "clip_grad_norm",
     "clip_grad_value",
     "global_grad_norm",
 ]
+
+
+def _components() -> dict[str, object]:
+    """Every registered optimizer and schedule by its Python name (aliases such as ``SGD`` included)."""
+    return {**OPTIMIZERS.public_names(), **SCHEDULES.public_names()}
+
+
+def __getattr__(name: str) -> object:
+    """Any registered optimizer or schedule by its Python name (``optim.Adam``), so a component
+    added as a new module is public without being listed anywhere."""
+    try:
+        return _components()[name]
+    except KeyError:
+        raise AttributeError(f"module 'mathflow.optim' has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_components()})

@@ -8,7 +8,6 @@ mean to a loss: ``"probability"`` for sigmoid, ``"distribution"`` for softmax).
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, ClassVar
 
 from mathflow.autodiff.tensor import Tensor
@@ -26,18 +25,9 @@ class Activation(Layer):
     init_family: ClassVar[str] = "glorot_uniform"
     #: "probability" (each value in (0, 1)), "distribution" (sums to 1) or None (raw scores).
     output_range: ClassVar[str | None] = None
-    #: The ONNX-style op computing this activation element-wise (for :meth:`export`).
-    export_op: ClassVar[str] = "Identity"
 
     def output_shape(self, input_shape: InputShape) -> InputShape:
         return tuple(input_shape)
-
-    def export(self, builder: Any, x: str) -> str:
-        return builder.op(self.export_op, x, **self.export_attrs())
-
-    def export_attrs(self) -> dict[str, Any]:
-        """The attributes of :attr:`export_op` (none by default)."""
-        return {}
 
 
 @LAYERS.register("relu")
@@ -45,7 +35,6 @@ class ReLU(Activation):
     """y = max(0, x)."""
 
     init_family = "he_uniform"
-    export_op = "Relu"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.relu(x)
@@ -56,7 +45,6 @@ class LeakyReLU(Activation):
     """y = x for x > 0, negative_slope·x otherwise."""
 
     init_family = "he_uniform"
-    export_op = "LeakyRelu"
 
     def __init__(
         self,
@@ -70,16 +58,12 @@ class LeakyReLU(Activation):
     def forward(self, x: Tensor) -> Tensor:
         return fnn.leaky_relu(x, self.negative_slope)
 
-    def export_attrs(self) -> dict[str, Any]:
-        return {"alpha": self.negative_slope}
-
 
 @LAYERS.register("sigmoid")
 class Sigmoid(Activation):
     """y = σ(x) = 1 / (1 + e⁻ˣ)."""
 
     output_range = "probability"
-    export_op = "Sigmoid"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.sigmoid(x)
@@ -88,8 +72,6 @@ class Sigmoid(Activation):
 @LAYERS.register("tanh")
 class Tanh(Activation):
     """y = tanh x = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ)."""
-
-    export_op = "Tanh"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.tanh(x)
@@ -104,7 +86,6 @@ class Softmax(Activation):
     """
 
     output_range = "distribution"
-    export_op = "Softmax"
 
     def __init__(
         self,
@@ -127,9 +108,6 @@ class Softmax(Activation):
     def _batch_axis(self) -> int:
         return self.axis if self.axis < 0 else self.axis + 1
 
-    def export_attrs(self) -> dict[str, Any]:
-        return {"axis": self._batch_axis()}
-
 
 @LAYERS.register("gelu")
 class GELU(Activation):
@@ -140,20 +118,12 @@ class GELU(Activation):
     def forward(self, x: Tensor) -> Tensor:
         return fnn.gelu(x)
 
-    def export(self, builder: Any, x: str) -> str:
-        cube = builder.op("Mul", builder.op("Mul", x, x), x)
-        inner = builder.op("Add", x, builder.op("Mul", cube, builder.scalar(0.044715)))
-        gate = builder.op("Tanh", builder.op("Mul", inner, builder.scalar(math.sqrt(2.0 / math.pi))))
-        half_x = builder.op("Mul", x, builder.scalar(0.5))
-        return builder.op("Add", half_x, builder.op("Mul", half_x, gate))
-
 
 @LAYERS.register("elu")
 class ELU(Activation):
     """y = x for x > 0, α(eˣ − 1) otherwise."""
 
     init_family = "he_uniform"
-    export_op = "Elu"
 
     def __init__(
         self, alpha: Annotated[float, "α: the value approached as x → −∞ is −α"] = 1.0, *, name: NodeName = None
@@ -164,16 +134,12 @@ class ELU(Activation):
     def forward(self, x: Tensor) -> Tensor:
         return fnn.elu(x, self.alpha)
 
-    def export_attrs(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
-
 
 @LAYERS.register("softplus")
 class Softplus(Activation):
     """y = log(1 + eˣ)."""
 
     init_family = "he_uniform"
-    export_op = "Softplus"
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.softplus(x)
@@ -217,11 +183,6 @@ def make_activation(spec: Any, owner: str) -> Layer | None:
         raise MathflowError(f"{owner}: bad arguments {kwargs} for activation {name!r}: {exc}") from None
 
 
-def export_activation(activation: Layer | None, builder: Any, x: str) -> str:
-    """``x`` through the exported ``activation`` of a layer (unchanged when it has none)."""
-    return activation.export(builder, x) if activation is not None else x
-
-
 def activation_name(spec: Any) -> str | None:
     """The registry name of an activation spec (for choosing a default initialiser)."""
     if spec is None:
@@ -245,6 +206,5 @@ __all__ = [
     "Softplus",
     "Tanh",
     "activation_name",
-    "export_activation",
     "make_activation",
 ]

@@ -111,12 +111,6 @@ class Sequential(Layer):
             self.build(shape)  # validates every layer's shape rule before computing
         return self.forward(x)
 
-    def export(self, builder: Any, x: str) -> str:
-        for key, layer in self.named_children():
-            with builder.scope(key):
-                x = layer.export(builder, x)
-        return x
-
     def summary(self, input_shape: InputShape) -> str:
         """A table of every layer with its output shape and parameter count."""
         shape = _as_shape(input_shape)

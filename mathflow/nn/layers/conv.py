@@ -12,7 +12,7 @@ from mathflow.functional import conv as fconv
 from mathflow.nn import init
 from mathflow.nn.init import InitializerName
 from mathflow.nn.layer import LAYERS, ActivationName, InputShape, Layer, NodeName, ParameterSpec
-from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
+from mathflow.nn.layers.activations import activation_name, make_activation
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -120,11 +120,3 @@ class Conv2D(Layer):
         pad = self._pad if self._pad[0] != self._pad[1] else self._pad[0]
         y = fconv.conv2d(x, self.weight, self.bias if self.use_bias else None, stride=self.stride, padding=pad)
         return self._act.forward(y) if self._act is not None else y
-
-    def export(self, builder: Any, x: str) -> str:
-        inputs = [x, self.export_state(builder, "weight")]
-        if self.use_bias:
-            inputs.append(self.export_state(builder, "bias"))
-        ph, pw = self._pad
-        y = builder.op("Conv", *inputs, strides=[self.stride, self.stride], pads=[ph, pw, ph, pw])
-        return export_activation(self._act, builder, y)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.component import Flag
@@ -12,7 +12,7 @@ from mathflow.functional import nn as fnn
 from mathflow.nn import init
 from mathflow.nn.init import InitializerName
 from mathflow.nn.layer import LAYERS, ActivationName, InputShape, Layer, NodeName, ParameterSpec
-from mathflow.nn.layers.activations import activation_name, export_activation, make_activation
+from mathflow.nn.layers.activations import activation_name, make_activation
 
 
 @LAYERS.register("dense")
@@ -76,9 +76,3 @@ class Dense(Layer):
             return fnn.linear_relu(x, self.weight, bias)
         y = fnn.linear(x, self.weight, bias)
         return self._act.forward(y) if self._act is not None else y
-
-    def export(self, builder: Any, x: str) -> str:
-        y = builder.op("MatMul", x, self.export_state(builder, "weight"))
-        if self.use_bias:
-            y = builder.op("Add", y, self.export_state(builder, "bias"))
-        return export_activation(self._act, builder, y)

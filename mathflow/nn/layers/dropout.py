@@ -32,6 +32,3 @@ class Dropout(Layer):
         if not self.training or self.rate == 0.0:
             return x
         return fnn.dropout(x, self.rate, training=True, rng=get_backend().rng)
-
-    def export(self, builder: Any, x: str) -> str:
-        return x  # the identity at inference

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import PositiveFloat, PositiveInt
@@ -56,11 +56,3 @@ class LayerNorm(Layer):
         centred = x - mu
         var = mean(centred * centred, axis=self._reduced(), keepdims=True)
         return centred / sqrt(var + self.eps) * self.gamma + self.beta
-
-    def export(self, builder: Any, x: str) -> str:
-        axes = list(self._reduced())
-        centred = builder.op("Sub", x, builder.op("ReduceMean", x, axes=axes, keepdims=1))
-        var = builder.op("ReduceMean", builder.op("Mul", centred, centred), axes=axes, keepdims=1)
-        std = builder.op("Sqrt", builder.op("Add", var, builder.scalar(self.eps)))
-        y = builder.op("Mul", builder.op("Div", centred, std), self.export_state(builder, "gamma"))
-        return builder.op("Add", y, self.export_state(builder, "beta"))

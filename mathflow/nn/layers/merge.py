@@ -40,9 +40,6 @@ class Add(Layer):
     def forward(self, xs: list[Tensor]) -> Tensor:
         return _fold(lambda a, b: a + b, xs)
 
-    def export(self, builder: Any, xs: list[str]) -> str:
-        return _fold(lambda a, b: builder.op("Add", a, b), xs)
-
 
 @LAYERS.register("concat")
 class Concat(Layer):
@@ -77,7 +74,3 @@ class Concat(Layer):
 
     def forward(self, xs: list[Tensor]) -> Tensor:
         return concat(xs, axis=self._axis(xs[0].ndim - 1) + 1)
-
-    def export(self, builder: Any, xs: list[str]) -> str:
-        axis = self.axis if self.axis < 0 else self.axis + 1
-        return builder.op("Concat", *xs, axis=axis)

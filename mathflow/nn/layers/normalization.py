@@ -90,15 +90,12 @@ class BatchNorm(Layer):
         return (x - rm) / sqrt(rv + self.eps) * gamma + beta
 
     def export(self, builder: Any, x: str) -> str:
-        """The evaluation-mode formula with the running statistics as constants, laid out
-        (C, 1, …) so they broadcast over the batch and the spatial axes."""
+        """The evaluation-mode formula folded into one scale and one shift per channel:
+        y = x·s + t with s = γ/√(running_var + ε) and t = β − running_mean·s, laid out (C, 1, …)
+        so they broadcast over the batch and the spatial axes (two ops instead of four)."""
         layout = (-1,) + (1,) * (len(self.input_shape) - 1)
-
-        def constant(name: str, array: Any) -> str:
-            return builder.constant(name, np.asarray(array).reshape(layout))
-
         running_mean, running_var = to_numpy(self.running_mean), to_numpy(self.running_var)
-        std = np.sqrt(running_var + np.asarray(self.eps, dtype=running_var.dtype))
-        y = builder.op("Div", builder.op("Sub", x, constant("running_mean", running_mean)), constant("std", std))
-        y = builder.op("Mul", y, constant("gamma", to_numpy(self.gamma.data)))
-        return builder.op("Add", y, constant("beta", to_numpy(self.beta.data)))
+        scale = to_numpy(self.gamma.data) / np.sqrt(running_var + np.asarray(self.eps, dtype=running_var.dtype))
+        shift = to_numpy(self.beta.data) - running_mean * scale
+        y = builder.op("Mul", x, builder.constant("scale", scale.reshape(layout)))
+        return builder.op("Add", y, builder.constant("shift", shift.reshape(layout)))

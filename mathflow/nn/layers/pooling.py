@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import IntOrPair
@@ -19,8 +19,6 @@ class _Pool2D(Layer):
     kind = "pool"
     example = {"size": 2}
     example_input = (2, 6, 6)
-    #: The ONNX-style op of the window reduction.
-    export_op: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -50,9 +48,6 @@ class _Pool2D(Layer):
         stride = self._stride[0] if self._stride[0] == self._stride[1] else self._stride
         return size, stride
 
-    def export(self, builder: Any, x: str) -> str:
-        return builder.op(self.export_op, x, kernel_shape=list(self._size), strides=list(self._stride))
-
 
 @LAYERS.register("maxpool2d")
 class MaxPool2D(_Pool2D):
@@ -62,7 +57,6 @@ class MaxPool2D(_Pool2D):
     """
 
     kind = "maxpool2d"
-    export_op = "MaxPool"
 
     def forward(self, x: Tensor) -> Tensor:
         size, stride = self._args()
@@ -77,7 +71,6 @@ class AvgPool2D(_Pool2D):
     """
 
     kind = "avgpool2d"
-    export_op = "AveragePool"
 
     def forward(self, x: Tensor) -> Tensor:
         size, stride = self._args()
@@ -101,6 +94,3 @@ class GlobalAvgPool2D(Layer):
 
     def forward(self, x: Tensor) -> Tensor:
         return mean(x, axis=(2, 3))
-
-    def export(self, builder: Any, x: str) -> str:
-        return builder.op("ReduceMean", x, axes=[2, 3], keepdims=0)

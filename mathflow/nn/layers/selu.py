@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mathflow.autodiff.tensor import Tensor
 from mathflow.functional import nn as fnn
 from mathflow.nn.layer import LAYERS
@@ -26,6 +24,3 @@ class SELU(Activation):
 
     def forward(self, x: Tensor) -> Tensor:
         return fnn.elu(x, ALPHA) * SCALE
-
-    def export(self, builder: Any, x: str) -> str:
-        return builder.op("Mul", builder.op("Elu", x, alpha=ALPHA), builder.scalar(SCALE))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated
 
 from mathflow.autodiff.tensor import Tensor
 from mathflow.constraints import ShapeList
@@ -23,9 +23,6 @@ class Flatten(Layer):
 
     def forward(self, x: Tensor) -> Tensor:
         return reshape(x, (x.shape[0], -1))
-
-    def export(self, builder: Any, x: str) -> str:
-        return builder.op("Flatten", x, axis=1)
 
 
 @LAYERS.register("reshape")
@@ -56,6 +53,3 @@ class Reshape(Layer):
 
     def forward(self, x: Tensor) -> Tensor:
         return reshape(x, (x.shape[0],) + tuple(self.output_shape(x.shape[1:])))
-
-    def export(self, builder: Any, x: str) -> str:
-        return builder.op("Reshape", x, shape=[0, *self.shape])

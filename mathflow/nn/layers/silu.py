@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mathflow.autodiff.tensor import Tensor
 from mathflow.functional import nn as fnn
 from mathflow.nn.layer import LAYERS
@@ -21,6 +19,3 @@ class SiLU(Activation):
 
     def forward(self, x: Tensor) -> Tensor:
         return x * fnn.sigmoid(x)
-
-    def export(self, builder: Any, x: str) -> str:
-        return builder.op("Mul", x, builder.op("Sigmoid", x))
