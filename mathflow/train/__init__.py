@@ -8,6 +8,8 @@ history = trainer.fit(train, val, epochs=50, batch_size=32)
 history.best_epoch, history["val_accuracy"]
 """
 
+from mathflow.train.accumulator import EpochAccumulator, StepResult
+from mathflow.train.best import BestTracker
 from mathflow.train.callbacks import (
     Callback,
     CallbackList,
@@ -30,11 +32,13 @@ from mathflow.train.progress import (
 from mathflow.train.trainer import DivergenceError, Trainer, binary_threshold, classification_pair
 
 __all__ = [
+    "BestTracker",
     "Callback",
     "CallbackList",
     "Checkpoint",
     "DivergenceError",
     "EarlyStopping",
+    "EpochAccumulator",
     "History",
     "LambdaCallback",
     "ModelCheckpoint",
@@ -43,6 +47,7 @@ __all__ = [
     "ProgressReporter",
     "QuietProgress",
     "RichProgress",
+    "StepResult",
     "Trainer",
     "binary_threshold",
     "classification_pair",

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from mathflow.errors import MathflowError
-from mathflow.train.history import History, Monitor, resolve_mode
+from mathflow.train.best import BestTracker
+from mathflow.train.history import History, resolve_mode
 
 if TYPE_CHECKING:
     from mathflow.train.trainer import Trainer
@@ -128,6 +129,7 @@ class CallbackList:
 
 
 def check_monitor(owner: str, key: str, trainer: Trainer) -> str:
+    """``key`` when the trainer's epoch logs hold it; else an error naming ``owner`` and the keys there are."""
     keys = trainer.log_keys
     if key not in keys:
         hint = "pass validation data to fit" if key.startswith("val_") and not trainer.has_validation else None
@@ -138,7 +140,40 @@ def check_monitor(owner: str, key: str, trainer: Trainer) -> str:
     return key
 
 
-class EarlyStopping(Callback):
+class _KeepsBest(Callback):
+    """A callback that follows the best epoch with a :class:`~mathflow.train.best.BestTracker`
+    (``tracker``) and, with ``restore_best``, loads its weights back at the end of training
+    (``history.restored_epoch`` then says which epoch they came from)."""
+
+    tracker: BestTracker
+    restore_best: bool
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch with the best monitored value so far (None before one)."""
+        return self.tracker.best_epoch
+
+    @best_epoch.setter
+    def best_epoch(self, epoch: int | None) -> None:
+        """Set the tracker's best epoch."""
+        self.tracker.best_epoch = epoch
+
+    @property
+    def best_state(self) -> dict[str, np.ndarray] | None:
+        """The model's ``state_dict`` at :attr:`best_epoch`, when it was kept."""
+        return self.tracker.best_state
+
+    @best_state.setter
+    def best_state(self, state: dict[str, np.ndarray] | None) -> None:
+        """Set the tracker's best weights."""
+        self.tracker.best_state = state
+
+    def on_train_end(self, history: History) -> None:
+        if self.restore_best and self.trainer is not None and self.tracker.restore(self.trainer.model):
+            history.restored_epoch = self.best_epoch
+
+
+class EarlyStopping(_KeepsBest):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
 
     ``mode="auto"`` minimises losses and asks the metric's ``higher_is_better`` otherwise. With
@@ -161,19 +196,13 @@ class EarlyStopping(Callback):
             raise MathflowError(f"early_stopping: patience must be an integer >= 0, got {patience!r}")
         if mode not in ("auto", "min", "max"):
             raise MathflowError(f"early_stopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        Monitor(monitor, "min", min_delta)  # validates min_delta
+        self.tracker = BestTracker(monitor, mode, min_delta)  # validates min_delta
         self.monitor = monitor
         self.patience = int(patience)
         self.mode = mode
         self.min_delta = float(min_delta)
         self.restore_best = bool(restore_best)
-        self._reset()
-
-    def _reset(self) -> None:
-        self.tracker: Monitor | None = None
         self.wait = 0
-        self.best_epoch: int | None = None
-        self.best_state: dict[str, np.ndarray] | None = None
         self.stopped_epoch: int | None = None
 
     @classmethod
@@ -189,22 +218,21 @@ class EarlyStopping(Callback):
         raise MathflowError(f"early_stopping must be None, a dict of arguments or EarlyStopping, got {spec!r}")
 
     def resolved_mode(self, trainer: Trainer) -> str:
+        """``"min"`` or ``"max"``: ``mode``, with ``"auto"`` resolved by the trainer's metric directions."""
         return resolve_mode(self.monitor, self.mode, trainer.higher_is_better)
 
     def on_train_begin(self, trainer: Trainer) -> None:
         super().on_train_begin(trainer)
-        self._reset()
+        self.wait, self.stopped_epoch = 0, None
+        self.tracker.reset()
         check_monitor("early_stopping", self.monitor, trainer)
-        self.tracker = Monitor(self.monitor, self.resolved_mode(trainer), self.min_delta)
+        self.tracker.start(trainer.higher_is_better)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        assert self.tracker is not None and self.trainer is not None
-        value = float(logs[self.monitor])
-        if self.tracker.update(value):
-            self.best_epoch = epoch
+        assert self.trainer is not None
+        model = self.trainer.model if self.restore_best else None
+        if self.tracker.update(float(logs[self.monitor]), epoch, model):
             self.wait = 0
-            if self.restore_best:
-                self.best_state = self.trainer.model.state_dict()
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -213,7 +241,6 @@ class EarlyStopping(Callback):
 
     def reason(self) -> str:
         """Why training stopped: the monitored value, for how long it did not improve, and its best."""
-        assert self.tracker is not None
         best = "none" if self.tracker.best is None else f"{self.tracker.best:.6g} at epoch {self.best_epoch}"
         by = f" by more than {self.min_delta:g}" if self.min_delta > 0 else ""
         epochs = "epoch" if self.wait == 1 else "epochs"
@@ -225,43 +252,19 @@ class EarlyStopping(Callback):
         found = {"best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch}
         return {key: float(value) for key, value in found.items() if value is not None}
 
-    def on_train_end(self, history: History) -> None:
-        if self.restore_best and self.best_state is not None and self.trainer is not None:
-            self.trainer.model.load_state_dict(self.best_state)
-            history.restored_epoch = self.best_epoch
-
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Where early stopping stands (the best value, the epochs waited, the best weights)."""
-        return {
-            "monitor": self.monitor,
-            "best": None if self.tracker is None else self.tracker.best,
-            "wait": self.wait,
-            "best_epoch": self.best_epoch,
-            "stopped_epoch": self.stopped_epoch,
-            "best_state": None if self.best_state is None else dict(self.best_state),
-        }
+        return {**self.tracker.state_dict(), "wait": self.wait, "stopped_epoch": self.stopped_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (after ``on_train_begin``, which resets the state)."""
-        _load_best("early_stopping", self, state)
+        self.tracker.load_state_dict(state, "early_stopping")
         self.wait = int(state.get("wait", 0))
         self.stopped_epoch = state.get("stopped_epoch")
 
 
-def _load_best(owner: str, callback: EarlyStopping | ModelCheckpoint, state: dict[str, Any]) -> None:
-    """Put the monitored best value, its epoch and its weights of ``state`` back into ``callback``."""
-    if state.get("monitor") != callback.monitor:
-        raise MathflowError(f"{owner}: the checkpoint monitors {state.get('monitor')!r}, this run {callback.monitor!r}")
-    if callback.tracker is not None:
-        best = state.get("best")
-        callback.tracker.best = None if best is None else float(best)
-    callback.best_epoch = state.get("best_epoch")
-    best_state = state.get("best_state")
-    callback.best_state = None if best_state is None else {k: np.array(v, copy=True) for k, v in best_state.items()}
-
-
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(_KeepsBest):
     """Keep the best weights by ``monitor`` in memory (``best_state``) and optionally on disk.
 
     ``path`` (may contain ``{epoch}``) receives an ``.npz`` of the model's ``state_dict``
@@ -280,54 +283,36 @@ class ModelCheckpoint(Callback):
     ):
         if mode not in ("auto", "min", "max"):
             raise MathflowError(f"checkpoint: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        Monitor(monitor, "min", min_delta)
+        self.tracker = BestTracker(monitor, mode, min_delta)  # validates min_delta
         self.path = None if path is None else os.fspath(path)
         self.monitor = monitor
         self.mode = mode
         self.min_delta = float(min_delta)
         self.save_best_only = bool(save_best_only)
         self.restore_best = bool(restore_best)
-        self.tracker: Monitor | None = None
-        self.best_epoch: int | None = None
-        self.best_state: dict[str, np.ndarray] | None = None
         self.saved: list[Path] = []
 
     def on_train_begin(self, trainer: Trainer) -> None:
         super().on_train_begin(trainer)
         check_monitor("checkpoint", self.monitor, trainer)
-        mode = resolve_mode(self.monitor, self.mode, trainer.higher_is_better)
-        self.tracker = Monitor(self.monitor, mode, self.min_delta)
-        self.best_epoch, self.best_state, self.saved = None, None, []
+        self.tracker.start(trainer.higher_is_better)
+        self.saved = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        assert self.tracker is not None and self.trainer is not None
-        improved = self.tracker.update(float(logs[self.monitor]))
-        state = None
-        if improved:
-            state = self.trainer.model.state_dict()
-            self.best_epoch, self.best_state = epoch, state
+        assert self.trainer is not None
+        improved = self.tracker.update(float(logs[self.monitor]), epoch, self.trainer.model)
+        state = self.best_state if improved else None
         if self.path is not None and (improved or not self.save_best_only):
             self.saved.append(save_state(self.path.format(epoch=epoch), state or self.trainer.model.state_dict()))
-
-    def on_train_end(self, history: History) -> None:
-        if self.restore_best and self.best_state is not None and self.trainer is not None:
-            self.trainer.model.load_state_dict(self.best_state)
-            history.restored_epoch = self.best_epoch
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """The best value so far, its epoch and weights, and the files written."""
-        return {
-            "monitor": self.monitor,
-            "best": None if self.tracker is None else self.tracker.best,
-            "best_epoch": self.best_epoch,
-            "best_state": None if self.best_state is None else dict(self.best_state),
-            "saved": [str(path) for path in self.saved],
-        }
+        return {**self.tracker.state_dict(), "saved": [str(path) for path in self.saved]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (after ``on_train_begin``, which resets the state)."""
-        _load_best("checkpoint", self, state)
+        self.tracker.load_state_dict(state, "checkpoint")
         self.saved = [Path(path) for path in state.get("saved", [])]
 
 

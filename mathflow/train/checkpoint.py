@@ -9,12 +9,13 @@ and nothing pickled:
   the ``.npz``), plus the format version and the SHA-256 of the ``.npz`` so that a torn or mixed
   pair of files is refused instead of being resumed from.
 
-What :meth:`Trainer.checkpoint <mathflow.train.Trainer.checkpoint>` records: the completed epoch,
-the global step, the model's ``state_dict``, the optimizer's ``state_dict`` (moments and step
-counters), the schedule's configuration, the history, early stopping's state, the state of every
-callback with ``state_dict`` and ``load_state_dict`` (e.g. ``ModelCheckpoint``), the states of the
-random generators (shuffling; initialisation and dropout) and, for a run stopped in the middle of an
-epoch, how far that epoch got (``partial``).
+What :meth:`Trainer.checkpoint <mathflow.train.Trainer.checkpoint>` records (:func:`capture_trainer`):
+the completed epoch, the global step, the model's ``state_dict``, the optimizer's ``state_dict``
+(moments and step counters), the schedule's configuration, the history, early stopping's state, the
+state of every callback with ``state_dict`` and ``load_state_dict`` (e.g. ``ModelCheckpoint``), the
+states of the random generators (shuffling; initialisation and dropout) and, for a run stopped in
+the middle of an epoch, how far that epoch got (``partial``). :func:`restore_trainer` puts all of it
+back into a trainer.
 
 ``checkpoint_every`` (``train.checkpoint_every``) says how often a run writes one: ``0`` never,
 ``N`` after every N-th epoch, ``None`` (the default) :func:`auto_checkpoint_every`.
@@ -25,13 +26,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mathflow.errors import MathflowError
+
+if TYPE_CHECKING:
+    from mathflow.train.trainer import Trainer
 
 #: The format version written into ``state.json``; a different one is refused.
 CHECKPOINT_VERSION = 1
@@ -194,6 +200,108 @@ class Checkpoint:
         return cls(state)
 
 
+# ---------------------------------------------------------------------------- trainer state
+def stateful_callbacks(callbacks: Iterable[Any]) -> list[Any]:
+    """The callbacks with ``state_dict`` and ``load_state_dict``: checkpoints carry their state."""
+    methods = ("state_dict", "load_state_dict")
+    return [cb for cb in callbacks if all(callable(getattr(cb, m, None)) for m in methods)]
+
+
+def capture_trainer(trainer: Trainer, epoch: int | None = None) -> Checkpoint:
+    """``trainer``'s state now: after epoch ``epoch`` (default: the last in its history), plus the
+    epoch in progress when training stopped between two of its steps."""
+    opt = trainer.optimizer
+    if opt is None or (hasattr(trainer.model, "built") and not trainer.model.built):
+        raise MathflowError("nothing to checkpoint yet: the model is built by fit")
+    partial = trainer._epoch_state
+    es = trainer.early_stopping
+    state: dict[str, Any] = {
+        "epoch": len(trainer.history) if epoch is None else int(epoch),
+        "global_step": trainer.global_step,
+        "samples_seen": trainer.samples_seen,
+        "model": trainer.model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "schedule": None if trainer.schedule is None else trainer.schedule.state_dict(),
+        "schedule_unit": trainer.schedule_unit,
+        "history": trainer.history.to_dict(),
+        "early_stopping": None if es is None else es.state_dict(),
+        "callbacks": [
+            {"type": type(cb).__name__, "state": cb.state_dict()} for cb in stateful_callbacks(trainer.callbacks)
+        ],
+        "rng": {
+            "device": trainer.backend.device,
+            "shuffle": generator_state(trainer._shuffle_rng),
+            "backend": generator_state(trainer.backend.rng),
+        },
+        "partial": None if partial is None else partial.state_dict(),
+    }
+    return Checkpoint(state)
+
+
+def restore_trainer(
+    trainer: Trainer, checkpoint: Checkpoint, epochs: int, shuffle: bool
+) -> tuple[int, dict[str, Any] | None]:
+    """Load ``checkpoint`` into ``trainer`` (its built model, optimizer, schedule, history, early
+    stopping, the callbacks with state, the generators and step counters) for a run of ``epochs``
+    epochs; returns the first epoch to run and the state of the epoch in progress (None if none)."""
+    state = checkpoint.state
+    stateful = _check_resumable(trainer, checkpoint, epochs)
+    assert trainer.optimizer is not None
+    trainer.model.load_state_dict(state["model"])
+    trainer.optimizer.load_state_dict(state["optimizer"])
+    if trainer.schedule is not None:
+        trainer.schedule.load_state_dict(state["schedule"])
+    trainer.history.load_dict(state["history"])
+    if trainer.early_stopping is not None:
+        trainer.early_stopping.load_state_dict(state["early_stopping"])
+    for callback, entry in zip(stateful, state.get("callbacks", []), strict=True):
+        callback.load_state_dict(entry["state"])
+    _restore_generators(trainer, state["rng"])
+    trainer.global_step = int(state["global_step"])
+    trainer.samples_seen = int(state["samples_seen"])
+    partial = state.get("partial")
+    if partial is not None and (partial["order_state"] is not None) != bool(shuffle):
+        raise MathflowError("the checkpoint was made with another train.shuffle setting")
+    return checkpoint.epoch + 1, partial
+
+
+def _check_resumable(trainer: Trainer, checkpoint: Checkpoint, epochs: int) -> list[Any]:
+    """Refuse a checkpoint past ``epochs`` or made with another schedule, early stopping or set of
+    stateful callbacks; returns ``trainer``'s stateful callbacks (in the checkpoint's order)."""
+    state = checkpoint.state
+    done = checkpoint.epoch
+    if done > epochs or (done == epochs and state.get("partial") is not None):
+        raise MathflowError(f"the checkpoint is at {checkpoint.where()}, past the {epochs} epochs of this run")
+    same_schedule = (state.get("schedule") is None) == (trainer.schedule is None)
+    if not same_schedule or state.get("schedule_unit") != trainer.schedule_unit:
+        raise MathflowError("the checkpoint was made with another learning-rate schedule")
+    if (state.get("early_stopping") is None) != (trainer.early_stopping is None):
+        raise MathflowError("the checkpoint was made with other early-stopping settings")
+    stateful = stateful_callbacks(trainer.callbacks)
+    saved = state.get("callbacks", [])
+    kinds = [type(cb).__name__ for cb in stateful]
+    if [entry["type"] for entry in saved] != kinds:
+        made = ", ".join(entry["type"] for entry in saved) or "none"
+        now = ", ".join(kinds) or "none"
+        raise MathflowError(f"the checkpoint holds the state of the callbacks {made}; this run has {now}")
+    return stateful
+
+
+def _restore_generators(trainer: Trainer, saved: dict[str, Any]) -> None:
+    """Put the shuffling and backend generators back (the backend's only on the same device)."""
+    if saved.get("shuffle") is not None:
+        set_generator_state(trainer._shuffle_rng, saved["shuffle"], "shuffling")
+    backend_state = saved.get("backend")
+    if backend_state is None or saved.get("device") != trainer.backend.device:
+        warnings.warn(
+            "the checkpoint's random state for initialisation and dropout cannot be restored here "
+            f"(saved on {saved.get('device')}, resumed on {trainer.backend.device}): dropout masks will differ",
+            stacklevel=4,
+        )
+        return
+    set_generator_state(trainer.backend.rng, backend_state, "backend")
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -209,9 +317,12 @@ __all__ = [
     "META_FILE",
     "Checkpoint",
     "auto_checkpoint_every",
+    "capture_trainer",
     "generator_state",
     "join_arrays",
     "resolve_checkpoint_every",
+    "restore_trainer",
     "set_generator_state",
     "split_arrays",
+    "stateful_callbacks",
 ]

@@ -19,6 +19,11 @@ Each epoch:
    a graph;
 4. the history records the logs, callbacks see them, early stopping may end training.
 
+:meth:`Trainer.train_step` is step 2 for one batch (it returns a
+:class:`~mathflow.train.accumulator.StepResult`); an
+:class:`~mathflow.train.accumulator.EpochAccumulator` sums an epoch's steps into its ``train_*``
+logs; resuming from a checkpoint is :func:`~mathflow.train.checkpoint.restore_trainer`.
+
 The optimizer may be given built, or as a function ``params -> Optimizer``; the latter lets the
 trainer build a lazily-shaped model (from the data's sample shape) before making the optimizer.
 """
@@ -27,14 +32,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mathflow.autodiff.mode import no_grad
 from mathflow.autodiff.tensor import Tensor
-from mathflow.backend import Backend, array_module, get_backend, set_backend, to_numpy, using
+from mathflow.backend import Backend, get_backend, set_backend, to_numpy, using
 from mathflow.data.batching import batches, num_batches
 from mathflow.errors import MathflowError
 from mathflow.metrics import METRICS, MetricConfig, resolve_metric
@@ -42,9 +46,16 @@ from mathflow.nn.losses import Loss, get_loss
 from mathflow.optim.clip import clip_grad_norm, clip_grad_value
 from mathflow.optim.optimizer import Optimizer, check_positive
 from mathflow.optim.schedules import Schedule, build_schedule
+from mathflow.train.accumulator import EpochAccumulator, StepResult, sample_sum
 from mathflow.train.callbacks import CallbackList, EarlyStopping, StopCheck, check_monitor
-from mathflow.train.checkpoint import Checkpoint, generator_state, resolve_checkpoint_every, set_generator_state
-from mathflow.train.device_watch import NonFiniteWatch
+from mathflow.train.checkpoint import (
+    Checkpoint,
+    capture_trainer,
+    generator_state,
+    resolve_checkpoint_every,
+    restore_trainer,
+    set_generator_state,
+)
 from mathflow.train.history import History, resolve_mode
 from mathflow.train.progress import ProgressReporter, make_progress
 
@@ -85,6 +96,8 @@ class _Metric:
 
 
 def _make_metrics(specs: Iterable[Any] | str | None) -> list[_Metric]:
+    """The trainer's metrics from names, ``{name: params}`` dicts, metric configs or functions
+    (one spec or several); refuses unknown kinds, metrics that are not one number, and duplicates."""
     if specs is None:
         return []
     if isinstance(specs, (str, dict, MetricConfig)) or callable(specs):
@@ -139,49 +152,63 @@ def classification_pair(outputs: np.ndarray, targets: np.ndarray, threshold: flo
 
 
 # ---------------------------------------------------------------------------- an epoch in progress
-@dataclass
-class EpochState:
-    """How far an epoch got: the steps done and what they summed up (its part of a checkpoint).
+#: The former name of :class:`~mathflow.train.accumulator.EpochAccumulator` (an epoch in progress).
+EpochState = EpochAccumulator
 
-    ``order_state`` is the shuffling generator's state before the epoch drew its permutation (None
-    without shuffling), so a resumed epoch draws the same order and skips the ``step`` batches done.
-    """
 
-    epoch: int
-    order_state: dict[str, Any] | None
-    step: int = 0
-    loss_total: Any = 0.0  # float, or a float64 device scalar between the steps of an epoch on a GPU
-    penalty_total: Any = 0.0
-    seen: int = 0
-    outputs: list[np.ndarray] = field(default_factory=list)
-    targets: list[np.ndarray] = field(default_factory=list)
+# ---------------------------------------------------------------------------- constructor arguments
+def _optimizer_or_factory(
+    optimizer: Optimizer | Callable[[list[Any]], Optimizer],
+) -> tuple[Optimizer | None, Callable[[list[Any]], Optimizer] | None]:
+    """``(optimizer, None)`` for a built optimizer, ``(None, factory)`` for a function ``params -> Optimizer``."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer, None
+    if callable(optimizer):
+        return None, optimizer
+    raise MathflowError(
+        f"optimizer must be an Optimizer or a function params -> Optimizer, got {type(optimizer).__name__}"
+    )
 
-    def state_dict(self) -> dict[str, Any]:
-        """Plain values and (at most two) arrays: the predictions and targets seen so far."""
-        return {
-            "epoch": self.epoch,
-            "order_state": self.order_state,
-            "step": self.step,
-            "loss_total": float(self.loss_total),  # a device scalar while steps do not synchronise
-            "penalty_total": float(self.penalty_total),
-            "seen": self.seen,
-            "outputs": np.concatenate([to_numpy(o) for o in self.outputs]) if self.outputs else None,
-            "targets": np.concatenate(self.targets) if self.targets else None,
-        }
 
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> EpochState:
-        outputs, targets = state.get("outputs"), state.get("targets")
-        return cls(
-            epoch=int(state["epoch"]),
-            order_state=state.get("order_state"),
-            step=int(state["step"]),
-            loss_total=float(state["loss_total"]),
-            penalty_total=float(state["penalty_total"]),
-            seen=int(state["seen"]),
-            outputs=[] if outputs is None else [outputs],
-            targets=[] if targets is None else [targets],
-        )
+def _regularizer_list(regularizers: Sequence[Callable[[Any], Tensor]] | Callable[[Any], Tensor]) -> list[Any]:
+    """The regularizers as a list (one callable becomes a list of one); each must be callable."""
+    if callable(regularizers) and not isinstance(regularizers, (list, tuple)):
+        regularizers = (regularizers,)
+    out = list(regularizers)
+    for reg in out:
+        if not callable(reg):
+            raise MathflowError(f"a regularizer must be callable on the model, got {reg!r}")
+    return out
+
+
+def _check_seed(seed: Any) -> int | None:
+    """``seed`` as an int (None stays None); anything else (a bool, a float) is refused."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise MathflowError(f"seed must be an integer or None, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
+def _use_backend(backend: Backend | str | None, seed: int | None) -> Backend:
+    """Make ``backend`` current (default: keep the current one) and reseed it with ``seed`` if given."""
+    if backend is not None:
+        chosen = set_backend(backend, seed=seed) if isinstance(backend, str) else set_backend(backend)
+    else:
+        chosen = get_backend()
+    if seed is not None:
+        chosen.reseed(seed)
+    return chosen
+
+
+def _check_fit_args(train: Any, val: Any | None, epochs: Any, batch_size: Any) -> tuple[int, int]:
+    """Validate :meth:`Trainer.fit`'s data and sizes; returns ``(epochs, batch_size)`` as ints."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise MathflowError(f"epochs must be a positive integer, got {epochs!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise MathflowError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check_dataset("train", train)
+    if val is not None:
+        _check_dataset("val", val)
+    return int(epochs), int(batch_size)
 
 
 # ---------------------------------------------------------------------------- trainer
@@ -247,21 +274,9 @@ class Trainer:
             raise MathflowError(f"the model must be a layer (callable on a batch), got {type(model).__name__}")
         self.model = model
         self.loss = loss if callable(loss) and not isinstance(loss, Loss) else get_loss(loss)
-        if isinstance(optimizer, Optimizer):
-            self.optimizer: Optimizer | None = optimizer
-            self._optimizer_factory = None
-        elif callable(optimizer):
-            self.optimizer, self._optimizer_factory = None, optimizer
-        else:
-            raise MathflowError(
-                f"optimizer must be an Optimizer or a function params -> Optimizer, got {type(optimizer).__name__}"
-            )
-        if callable(regularizers) and not isinstance(regularizers, (list, tuple)):
-            regularizers = (regularizers,)
-        self.regularizers = list(regularizers)
-        for reg in self.regularizers:
-            if not callable(reg):
-                raise MathflowError(f"a regularizer must be callable on the model, got {reg!r}")
+        self.optimizer: Optimizer | None
+        self.optimizer, self._optimizer_factory = _optimizer_or_factory(optimizer)
+        self.regularizers = _regularizer_list(regularizers)
         self.metrics = _make_metrics(metrics)
         self.schedule = None if schedule is None else build_schedule(schedule)
         if schedule_unit not in ("epoch", "step"):
@@ -273,17 +288,17 @@ class Trainer:
         self.callbacks = CallbackList(callbacks)
         self.stop_flag = stop_flag
         self.progress = make_progress(progress)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-            raise MathflowError(f"seed must be an integer or None, got {seed!r}")
-        self.seed = None if seed is None else int(seed)
-        if backend is not None:
-            self.backend = set_backend(backend, seed=self.seed) if isinstance(backend, str) else set_backend(backend)
-        else:
-            self.backend = get_backend()
-        if self.seed is not None:
-            self.backend.reseed(self.seed)
+        self.seed = _check_seed(seed)
+        self.backend = _use_backend(backend, self.seed)
         self.sync_every_step = self.backend.device != "gpu" if sync_every_step is None else bool(sync_every_step)
         self._shuffle_rng = np.random.default_rng(self.seed)
+        resolve_checkpoint_every(checkpoint_every, 0)  # validates
+        self.checkpoint_every = checkpoint_every
+        self.on_checkpoint = on_checkpoint
+        self._init_run_state()
+
+    def _init_run_state(self) -> None:
+        """The state of a run before any: an empty history, no step taken, nothing to resume."""
         self.history = History()
         self.stop_training = False
         self.stop_reason: str | None = None
@@ -291,12 +306,9 @@ class Trainer:
         self.log_keys: frozenset[str] = frozenset()
         self.global_step = 0
         self.samples_seen = 0
-        resolve_checkpoint_every(checkpoint_every, 0)  # validates
-        self.checkpoint_every = checkpoint_every
         self._every = 0
-        self.on_checkpoint = on_checkpoint
         self._resume: Checkpoint | None = None
-        self._epoch_state: EpochState | None = None
+        self._epoch_state: EpochAccumulator | None = None
         self._at_safe_point = False
 
     # ------------------------------------------------------------------ helpers for callbacks
@@ -319,44 +331,19 @@ class Trainer:
         return higher_is_better(name)
 
     def _check_stop(self) -> None:
-        """Raise the stop flag's exception when a stop was requested (before each step)."""
+        """Raise the stop flag's exception when a stop was requested (before each step). The state is
+        consistent here, so a checkpoint taken on that stop may hold the epoch in progress."""
+        self._at_safe_point = True
         if self.stop_flag is not None:
             self.stop_flag.check()
+        self._at_safe_point = False
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, epoch: int | None = None) -> Checkpoint:
         """The training state now: after epoch ``epoch`` (default: the last in the history), plus the
-        epoch in progress when training stopped between two of its steps."""
-        opt = self.optimizer
-        if opt is None or (hasattr(self.model, "built") and not self.model.built):
-            raise MathflowError("nothing to checkpoint yet: the model is built by fit")
-        partial = self._epoch_state
-        done = len(self.history) if epoch is None else int(epoch)
-        es = self.early_stopping
-        state: dict[str, Any] = {
-            "epoch": done,
-            "global_step": self.global_step,
-            "samples_seen": self.samples_seen,
-            "model": self.model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "schedule": None if self.schedule is None else self.schedule.state_dict(),
-            "schedule_unit": self.schedule_unit,
-            "history": self.history.to_dict(),
-            "early_stopping": None if es is None else es.state_dict(),
-            "callbacks": [{"type": type(cb).__name__, "state": cb.state_dict()} for cb in self._stateful_callbacks()],
-            "rng": {
-                "device": self.backend.device,
-                "shuffle": generator_state(self._shuffle_rng),
-                "backend": generator_state(self.backend.rng),
-            },
-            "partial": None if partial is None else partial.state_dict(),
-        }
-        return Checkpoint(state)
-
-    def _stateful_callbacks(self) -> list[Any]:
-        """The callbacks with ``state_dict`` and ``load_state_dict``: checkpoints carry their state."""
-        methods = ("state_dict", "load_state_dict")
-        return [cb for cb in self.callbacks if all(callable(getattr(cb, m, None)) for m in methods)]
+        epoch in progress when training stopped between two of its steps
+        (:func:`~mathflow.train.checkpoint.capture_trainer`)."""
+        return capture_trainer(self, epoch)
 
     def _checkpoint_on_stop(self) -> None:
         """Hand over a checkpoint when the stop flag ended training between two steps (never after an
@@ -377,59 +364,6 @@ class Trainer:
             raise MathflowError(f"resume_from needs a Checkpoint, got {type(checkpoint).__name__}")
         self._resume = checkpoint
 
-    def _restore(self, checkpoint: Checkpoint, epochs: int, shuffle: bool) -> tuple[int, EpochState | None]:
-        """Load ``checkpoint`` into the built model, optimizer, history, early stopping, the callbacks
-        with state and the generators; returns the first epoch to run and the epoch in progress (if any)."""
-        state = checkpoint.state
-        done = checkpoint.epoch
-        partial = state.get("partial")
-        if done > epochs or (done == epochs and partial is not None):
-            raise MathflowError(f"the checkpoint is at {checkpoint.where()}, past the {epochs} epochs of this run")
-        same_schedule = (state.get("schedule") is None) == (self.schedule is None)
-        if not same_schedule or state.get("schedule_unit") != self.schedule_unit:
-            raise MathflowError("the checkpoint was made with another learning-rate schedule")
-        if (state.get("early_stopping") is None) != (self.early_stopping is None):
-            raise MathflowError("the checkpoint was made with other early-stopping settings")
-        stateful = self._stateful_callbacks()
-        saved = state.get("callbacks", [])
-        kinds = [type(cb).__name__ for cb in stateful]
-        if [entry["type"] for entry in saved] != kinds:
-            made = ", ".join(entry["type"] for entry in saved) or "none"
-            now = ", ".join(kinds) or "none"
-            raise MathflowError(f"the checkpoint holds the state of the callbacks {made}; this run has {now}")
-        assert self.optimizer is not None
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.schedule is not None:
-            self.schedule.load_state_dict(state["schedule"])
-        self.history.load_dict(state["history"])
-        if self.early_stopping is not None:
-            self.early_stopping.load_state_dict(state["early_stopping"])
-        for callback, entry in zip(stateful, saved, strict=True):
-            callback.load_state_dict(entry["state"])
-        self._restore_generators(state["rng"])
-        self.global_step = int(state["global_step"])
-        self.samples_seen = int(state["samples_seen"])
-        if partial is not None and (partial["order_state"] is not None) != bool(shuffle):
-            raise MathflowError("the checkpoint was made with another train.shuffle setting")
-        return done + 1, None if partial is None else EpochState.from_state(partial)
-
-    def _restore_generators(self, saved: dict[str, Any]) -> None:
-        """Put the shuffling and backend generators back (the backend's only on the same device)."""
-        if saved.get("shuffle") is not None:
-            set_generator_state(self._shuffle_rng, saved["shuffle"], "shuffling")
-        backend_state = saved.get("backend")
-        if backend_state is None or saved.get("device") != self.backend.device:
-            import warnings
-
-            warnings.warn(
-                "the checkpoint's random state for initialisation and dropout cannot be restored here "
-                f"(saved on {saved.get('device')}, resumed on {self.backend.device}): dropout masks will differ",
-                stacklevel=3,
-            )
-            return
-        set_generator_state(self.backend.rng, backend_state, "backend")
-
     # ------------------------------------------------------------------ setup
     def _build_model(self, x: Any) -> None:
         """Build a not-yet-built model from the per-sample shape of the inputs ``x``."""
@@ -437,10 +371,10 @@ class Trainer:
         if hasattr(model, "built") and not model.built and hasattr(model, "build"):
             model.build(tuple(int(d) for d in np.shape(x)[1:]))
 
-    def _prepare(self, train: Any) -> None:
-        """Build the model from the data's sample shape and make the optimizer if needed."""
+    def _prepare(self, x: Any) -> None:
+        """Build the model from the sample shape of the inputs ``x`` and make the optimizer if needed."""
         model = self.model
-        self._build_model(train.x)
+        self._build_model(x)
         if self.optimizer is None:
             assert self._optimizer_factory is not None
             opt = self._optimizer_factory(model.parameters())
@@ -457,6 +391,7 @@ class Trainer:
                 )
 
     def _expected_keys(self, validation: bool) -> frozenset[str]:
+        """The keys every epoch's logs will hold (with ``validation`` data: the ``val_*`` ones too)."""
         keys = {"epoch", "lr", "train_loss"}
         if self.regularizers:
             keys.add("train_penalty")
@@ -467,6 +402,8 @@ class Trainer:
         return frozenset(keys)
 
     def _history_for(self, validation: bool) -> History:
+        """A new history judging the best epoch as early stopping does (else by the validation loss,
+        or the training loss without validation data)."""
         es = self.early_stopping
         if es is not None:
             check_monitor("early_stopping", es.monitor, self)
@@ -475,11 +412,13 @@ class Trainer:
         return History(monitor="val_loss" if validation else "train_loss", mode="min")
 
     def _inputs(self, xb: np.ndarray) -> Tensor:
+        """A batch of inputs on the backend: floats (and bools) in its dtype, integers (ids) as they are."""
         if np.issubdtype(xb.dtype, np.floating) or xb.dtype == np.bool_:
             return Tensor._wrap(self.backend.asarray(xb))
         return Tensor._wrap(self.backend.to_device(xb))
 
     def _targets(self, yb: np.ndarray) -> Any:
+        """A batch of targets moved to the backend's device, dtype unchanged."""
         return self.backend.to_device(yb)
 
     def _read(self, loss: Tensor) -> Any:
@@ -489,11 +428,13 @@ class Trainer:
             return float(loss.item())
         return loss.data.astype(np.float64)
 
-    def _batch_loss(self, value: Any, size: int) -> Any:
-        """The sum over the batch's samples of the per-sample loss."""
-        return value if getattr(self.loss, "reduction", "mean") == "sum" else value * size
+    def _summed_loss(self) -> bool:
+        """Whether the loss is a sum over the batch (``reduction="sum"``) rather than a mean."""
+        return getattr(self.loss, "reduction", "mean") == "sum"
 
-    def _compute_metrics(self, prefix: str, task: str, outputs: list[np.ndarray], targets: list[np.ndarray]) -> dict:
+    def _compute_metrics(self, prefix: str, outputs: list[np.ndarray], targets: list[np.ndarray]) -> dict[str, float]:
+        """``{prefix + metric name: value}`` of the trainer's metrics on the predictions ``outputs``
+        of the samples with ``targets`` (the classification metrics see labels/scores)."""
         if not self.metrics or not outputs:
             return {}
         out = np.concatenate(outputs)
@@ -509,6 +450,62 @@ class Trainer:
                 value = metric.fn(y, out)
             logs[f"{prefix}{metric.name}"] = float(value)
         return logs
+
+    # ------------------------------------------------------------------ one step
+    def train_step(
+        self, xb: np.ndarray, yb: np.ndarray, *, epoch: int | None = None, step: int | None = None
+    ) -> StepResult:
+        """One optimisation step on the batch ``(xb, yb)``; returns what it computed.
+
+        With ``schedule_unit="step"`` the schedule first sets the rate of step ``global_step``; then
+        the gradients are zeroed, the model runs forward, objective = loss + Σ regularizer
+        penalties, backward, the gradients are clipped, the optimizer updates, ``global_step``
+        counts the step. When every step synchronises, a NaN or infinite objective raises
+        :class:`DivergenceError` before the update, naming ``epoch`` and ``step`` (default: the
+        epoch after the history's last, the step after ``global_step``); otherwise nothing is read
+        back and the caller watches ``StepResult.objective`` (as :meth:`fit` does, once per epoch).
+        The model should be in training mode (``fit`` puts it there each epoch); a model or
+        optimizer not made yet is made from ``xb``.
+        """
+        if self.optimizer is None:
+            self._prepare(xb)
+        opt = self.optimizer
+        assert opt is not None
+        if self.schedule is not None and self.schedule_unit == "step":
+            self.schedule.apply(opt, self.global_step)
+        if hasattr(self.model, "zero_grad"):
+            self.model.zero_grad()
+        opt.zero_grad()
+        out = self.model(self._inputs(xb))
+        data_loss = self.loss(out, self._targets(yb))
+        penalty = self._penalty()
+        objective = data_loss if penalty is None else data_loss + penalty
+        loss_value, penalty_value = self._read(data_loss), 0.0 if penalty is None else self._read(penalty)
+        value = loss_value + penalty_value  # float64, on the host or (not synchronising) the device
+        if self.sync_every_step:
+            at_epoch = len(self.history) + 1 if epoch is None else epoch
+            _check_finite("loss", value, at_epoch, self.global_step + 1 if step is None else step)
+        objective.backward()
+        self._clip(opt.params)
+        opt.step()
+        self.global_step += 1
+        return StepResult(loss=loss_value, penalty=penalty_value, size=len(xb), outputs=out.data, objective=value)
+
+    def _penalty(self) -> Tensor | None:
+        """The sum of the regularizers' penalties on the model (None without regularizers)."""
+        if not self.regularizers:
+            return None
+        penalty = self.regularizers[0](self.model)
+        for reg in self.regularizers[1:]:
+            penalty = penalty + reg(self.model)
+        return penalty
+
+    def _clip(self, params: list[Any]) -> None:
+        """Clip the gradients of ``params`` by global norm, then by value, as configured."""
+        if self.clip_norm is not None:
+            clip_grad_norm(params, self.clip_norm, sync=self.sync_every_step)
+        if self.clip_value is not None:
+            clip_grad_value(params, self.clip_value)
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -531,45 +528,13 @@ class Trainer:
         weights, optimizer, early stopping and random states come back and training goes on from
         the step after the checkpoint's (``epochs`` counts the whole run, the restored epochs too).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-            raise MathflowError(f"epochs must be a positive integer, got {epochs!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise MathflowError(f"batch_size must be a positive integer, got {batch_size!r}")
-        _check_dataset("train", train)
-        if val is not None:
-            _check_dataset("val", val)
-        epochs, batch_size = int(epochs), int(batch_size)
+        epochs, batch_size = _check_fit_args(train, val, epochs, batch_size)
         with using(self.backend):
-            self._prepare(train)
-            self.has_validation = val is not None
-            self.log_keys = self._expected_keys(val is not None)
-            self.history = self._history_for(val is not None)
-            self.stop_training, self.stop_reason = False, None
-            callbacks = CallbackList([*self.callbacks, *([self.early_stopping] if self.early_stopping else [])])
-            callbacks.call("on_train_begin", self)
-            first, partial = 1, None
-            if self._resume is not None:
-                first, partial = self._restore(self._resume, epochs, shuffle)
-                self._resume = None
-            self._epoch_state, self._at_safe_point = None, False
-            self._every = resolve_checkpoint_every(self.checkpoint_every, epochs)
+            callbacks, first, partial = self._begin_fit(train, val, epochs, shuffle)
             progress = self.progress
             progress.start(epochs, num_batches(len(train), batch_size))
             try:
-                for epoch in range(first, epochs + 1):
-                    callbacks.call("on_epoch_begin", epoch)
-                    progress.epoch_start(epoch)
-                    logs = self._run_epoch(epoch, train, val, batch_size, shuffle, partial)
-                    partial = None
-                    self.history.append(logs)
-                    progress.epoch_end(epoch, logs)
-                    callbacks.call("on_epoch_end", epoch, logs)
-                    if self.stop_training:
-                        self.history.stopped_epoch = epoch
-                        self.history.stop_reason = self.stop_reason
-                        break
-                    if self.on_checkpoint is not None and self._every and epoch % self._every == 0:
-                        self.on_checkpoint(self.checkpoint(epoch))
+                self._fit_epochs(callbacks, range(first, epochs + 1), train, val, batch_size, shuffle, partial)
             except KeyboardInterrupt:
                 self.history.stop_reason = "interrupted"
                 self._checkpoint_on_stop()
@@ -585,6 +550,55 @@ class Trainer:
             callbacks.call("on_train_end", self.history)
         return self.history
 
+    def _begin_fit(
+        self, train: Any, val: Any | None, epochs: int, shuffle: bool
+    ) -> tuple[CallbackList, int, dict[str, Any] | None]:
+        """Set a run up: the model and optimizer made, a new history, the callbacks (early stopping
+        last) told, a pending checkpoint restored. Returns the callbacks, the first epoch to run and
+        the state of the epoch in progress to resume (None if none)."""
+        self._prepare(train.x)
+        self.has_validation = val is not None
+        self.log_keys = self._expected_keys(val is not None)
+        self.history = self._history_for(val is not None)
+        self.stop_training, self.stop_reason = False, None
+        callbacks = CallbackList([*self.callbacks, *([self.early_stopping] if self.early_stopping else [])])
+        callbacks.call("on_train_begin", self)
+        first, partial = 1, None
+        if self._resume is not None:
+            first, partial = restore_trainer(self, self._resume, epochs, shuffle)
+            self._resume = None
+        self._epoch_state, self._at_safe_point = None, False
+        self._every = resolve_checkpoint_every(self.checkpoint_every, epochs)
+        return callbacks, first, partial
+
+    def _fit_epochs(
+        self,
+        callbacks: CallbackList,
+        epochs: range,
+        train: Any,
+        val: Any | None,
+        batch_size: int,
+        shuffle: bool,
+        partial: dict[str, Any] | None,
+    ) -> None:
+        """Run ``epochs`` (the first resuming the epoch in progress ``partial``, if any): each one's
+        logs go to the history, the progress display and the callbacks; stop when asked to; hand
+        over a checkpoint after every ``checkpoint_every``-th epoch."""
+        for epoch in epochs:
+            callbacks.call("on_epoch_begin", epoch)
+            self.progress.epoch_start(epoch)
+            logs = self._run_epoch(epoch, train, val, batch_size, shuffle, partial)
+            partial = None
+            self.history.append(logs)
+            self.progress.epoch_end(epoch, logs)
+            callbacks.call("on_epoch_end", epoch, logs)
+            if self.stop_training:
+                self.history.stopped_epoch = epoch
+                self.history.stop_reason = self.stop_reason
+                break
+            if self.on_checkpoint is not None and self._every and epoch % self._every == 0:
+                self.on_checkpoint(self.checkpoint(epoch))
+
     def _run_epoch(
         self,
         epoch: int,
@@ -592,89 +606,62 @@ class Trainer:
         val: Any | None,
         batch_size: int,
         shuffle: bool,
-        partial: EpochState | None = None,
+        partial: dict[str, Any] | None = None,
     ) -> dict[str, float]:
-        model, opt, loss_fn = self.model, self.optimizer, self.loss
+        """Epoch ``epoch``: set its rate, take a step on every batch (on a resumed epoch, those not
+        done yet), check the epoch's objectives were finite, and return its logs: the training sums
+        and metrics, validation (``val_loss``, ``val_<metric>``) and ``lr``."""
+        opt = self.optimizer
         assert opt is not None
         if self.schedule is not None and self.schedule_unit == "epoch":
             self.schedule.apply(opt, epoch - 1)
-        if hasattr(model, "train"):
-            model.train()
-        params = opt.params
-        keep = bool(self.metrics)
+        if hasattr(self.model, "train"):
+            self.model.train()
         rng = self._shuffle_rng if shuffle else None
-        if partial is not None:  # a resumed epoch: the same order, the steps done skipped
-            if partial.order_state is not None:
-                set_generator_state(self._shuffle_rng, partial.order_state, "shuffling")
-            state = partial
-        else:
-            state = EpochState(epoch, generator_state(rng) if rng is not None else None)
-        self._epoch_state = state
-        outputs, targets = state.outputs, state.targets
-        task = getattr(train, "task", "classification")
-        watch: NonFiniteWatch | None = None
+        acc = self._start_epoch(epoch, rng, partial)
+        self._epoch_state = acc
         for step, (xb, yb) in enumerate(batches(train.x, train.y, batch_size, shuffle=shuffle, rng=rng), start=1):
-            if step <= state.step:
-                continue
-            self._at_safe_point = True  # a stop raised here leaves a consistent state behind
+            if step <= acc.step:
+                continue  # done before the checkpoint this run resumed from
             self._check_stop()
-            self._at_safe_point = False
-            if self.schedule is not None and self.schedule_unit == "step":
-                self.schedule.apply(opt, self.global_step)
-            if hasattr(model, "zero_grad"):
-                model.zero_grad()
-            opt.zero_grad()
-            out = model(self._inputs(xb))
-            data_loss = loss_fn(out, self._targets(yb))
-            penalty = None
-            if self.regularizers:
-                penalty = self.regularizers[0](model)
-                for reg in self.regularizers[1:]:
-                    penalty = penalty + reg(model)
-            objective = data_loss if penalty is None else data_loss + penalty
-            data_value, penalty_value = self._read(data_loss), 0.0 if penalty is None else self._read(penalty)
-            value = data_value + penalty_value  # float64, on the host or (not synchronising) the device
-            if self.sync_every_step:
-                _check_finite("loss", value, epoch, step)
-            else:
-                watch = watch or NonFiniteWatch(value)
-                watch.see(value, step)
-            objective.backward()
-            if self.clip_norm is not None:
-                clip_grad_norm(params, self.clip_norm, sync=self.sync_every_step)
-            if self.clip_value is not None:
-                clip_grad_value(params, self.clip_value)
-            opt.step()
-            size = len(xb)
-            state.loss_total += self._batch_loss(data_value, size)
-            state.penalty_total += penalty_value * size
-            state.seen += size
-            self.global_step += 1
-            if keep:
-                outputs.append(to_numpy(out.data) if self.sync_every_step else out.data)
-                targets.append(np.asarray(yb))
-            state.step = step
-            self.progress.step(step, value if self.sync_every_step else None)
+            result = self.train_step(xb, yb, epoch=epoch, step=step)
+            acc.add(result, yb, step)
+            self.progress.step(step, result.objective if self.sync_every_step else None)
         self._epoch_state = None
-        if watch is not None and (found := watch.first()) is not None:
+        if (found := acc.first_non_finite()) is not None:
             _check_finite("loss", found[1], epoch, found[0])
-        state.loss_total, state.penalty_total = float(state.loss_total), float(state.penalty_total)
-        seen = state.seen
-        self.samples_seen += seen
-        logs: dict[str, float] = {"epoch": epoch}
-        logs["train_loss"] = (state.loss_total + state.penalty_total) / seen
-        if self.regularizers:
-            logs["train_penalty"] = state.penalty_total / seen
-        if outputs and not self.sync_every_step:  # the epoch's predictions, read back in one piece
-            outputs = [to_numpy(array_module(outputs[0]).concatenate(outputs))]
-        logs.update(self._compute_metrics("train_", task, outputs, targets))
+        self.samples_seen += acc.seen
+        logs = acc.logs(penalty=bool(self.regularizers), metrics=self._train_metrics)
         if val is not None:
-            val_loss, val_out, val_y = self._evaluate_arrays(val, max(batch_size, 256))
-            _check_finite("validation loss", val_loss, epoch, state.step)
-            logs["val_loss"] = val_loss
-            logs.update(self._compute_metrics("val_", getattr(val, "task", task), val_out, val_y))
+            logs.update(self._validate(val, epoch, acc.step, batch_size))
         logs["lr"] = float(opt.lr)
         return logs
+
+    def _start_epoch(
+        self, epoch: int, rng: np.random.Generator | None, partial: dict[str, Any] | None
+    ) -> EpochAccumulator:
+        """The accumulator of epoch ``epoch``: a fresh one (noting the shuffling state its order is
+        drawn from), or the resumed epoch in progress ``partial`` with the shuffling state it drew
+        its order from put back."""
+        keep, sync, summed = bool(self.metrics), self.sync_every_step, self._summed_loss()
+        if partial is None:
+            order_state = generator_state(rng) if rng is not None else None
+            return EpochAccumulator(epoch, order_state, keep_outputs=keep, sync=sync, summed=summed)
+        acc = EpochAccumulator.from_state(partial, keep_outputs=keep, sync=sync, summed=summed)
+        if acc.order_state is not None:
+            set_generator_state(self._shuffle_rng, acc.order_state, "shuffling")
+        return acc
+
+    def _train_metrics(self, outputs: list[np.ndarray], targets: list[np.ndarray]) -> dict[str, float]:
+        """``train_<metric>`` of the predictions made during an epoch."""
+        return self._compute_metrics("train_", outputs, targets)
+
+    def _validate(self, val: Any, epoch: int, step: int, batch_size: int) -> dict[str, float]:
+        """``val_loss`` and ``val_<metric>`` on ``val``; a non-finite loss is a divergence at
+        ``epoch``, ``step``."""
+        val_loss, outputs, targets = self._evaluate_arrays(val, max(batch_size, 256))
+        _check_finite("validation loss", val_loss, epoch, step)
+        return {"val_loss": val_loss, **self._compute_metrics("val_", outputs, targets)}
 
     # ------------------------------------------------------------------ evaluation
     def _evaluate_arrays(self, data: Any, batch_size: int) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
@@ -682,13 +669,13 @@ class Trainer:
         model = self.model
         if hasattr(model, "eval"):
             model.eval()
-        total, seen = 0.0, 0
+        total, seen, summed = 0.0, 0, self._summed_loss()
         outputs: list[np.ndarray] = []
         targets: list[np.ndarray] = []
         with no_grad():
             for xb, yb in batches(data.x, data.y, batch_size):
                 out = model(self._inputs(xb))
-                total += self._batch_loss(self._read(self.loss(out, self._targets(yb))), len(xb))
+                total += sample_sum(self._read(self.loss(out, self._targets(yb))), len(xb), summed)
                 seen += len(xb)
                 if self.metrics:
                     outputs.append(out.data)
@@ -704,7 +691,7 @@ class Trainer:
             self._build_model(dataset.x)
             loss, outputs, targets = self._evaluate_arrays(dataset, batch_size)
             logs = {"loss": loss}
-            logs.update(self._compute_metrics("", getattr(dataset, "task", "classification"), outputs, targets))
+            logs.update(self._compute_metrics("", outputs, targets))
         return logs
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
@@ -728,10 +715,18 @@ class Trainer:
 
 
 def _check_dataset(role: str, data: Any) -> None:
+    """Refuse ``data`` (the ``role`` data set) unless it is a non-empty Dataset with ``x`` and ``y``."""
     if not (hasattr(data, "x") and hasattr(data, "y")):
         raise MathflowError(f"{role}: expected a Dataset (with x and y), got {type(data).__name__}")
     if len(data.x) == 0:
         raise MathflowError(f"{role}: the data set is empty")
 
 
-__all__ = ["CLASSIFICATION_METRICS", "DivergenceError", "Trainer", "binary_threshold", "classification_pair"]
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "DivergenceError",
+    "StepResult",
+    "Trainer",
+    "binary_threshold",
+    "classification_pair",
+]
