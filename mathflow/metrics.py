@@ -1,13 +1,18 @@
 """Evaluation metrics on NumPy arrays (Tensors and CuPy arrays are copied to NumPy first).
 
-Every metric takes ``(y_true, y_pred)`` and returns a Python float (the confusion matrix
-returns an integer array). Each is registered in :data:`METRICS` and carries
-``higher_is_better`` (True for accuracy, False for errors) so that early stopping knows which
-way is better, and ``config_model``: the pydantic model of its parameters, declared beside it,
-which a pipeline's ``metrics`` entries validate against and which names what is logged::
+A metric is one class registered in :data:`METRICS`: its constructor is its config (the
+parameters a pipeline's ``metrics`` entry may write, see :mod:`mathflow.component`), calling an
+instance as ``metric(y_true, y_pred)`` computes it, and its class attributes say which way is
+better (``higher_is_better``: True for accuracy, False for errors, None for the confusion
+matrix, which is not one number) and which targets it applies to (``task``). Its ``label()``
+names what is logged::
 
     metrics: [accuracy, {top_k: {k: 3}}, {f1: {average: weighted}}]
     # logged as accuracy, top_3_accuracy, f1_weighted (with train_/val_/test_ in front)
+
+Each metric's maths is also a plain function (``accuracy``, ``f1``, ...) taking ``(y_true,
+y_pred)`` and the Python-only ``num_classes`` and ``threshold``; every one returns a Python float
+(the confusion matrix returns an integer array).
 
 Classification metrics accept, for ``y_pred``:
 
@@ -21,7 +26,6 @@ Classification metrics accept, for ``y_pred``:
 
 from __future__ import annotations
 
-import functools
 import re
 import typing
 from collections.abc import Callable
@@ -29,7 +33,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
 
 from mathflow.backend import to_numpy
 from mathflow.component import Component, split_component
@@ -37,8 +40,32 @@ from mathflow.constraints import PositiveInt
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.registry import Registry, RegistryName
 
-#: Every metric by name; each function has ``config_model``, ``higher_is_better`` and ``task`` attributes.
-METRICS: Registry[Callable[..., Any]] = Registry("metric")
+
+class MetricConfig(Component):
+    """Base of a metric's parameters; a pipeline's ``metrics`` entries validate against these."""
+
+    family: ClassVar[str] = "metric"
+
+    def metric(self) -> Metric:
+        """The metric these parameters make."""
+        return self.component(**self.kwargs())
+
+    def label(self) -> str:
+        """The name the metric is logged under (``train_<label>``, ``val_<label>``, ``test_<label>``)."""
+        return self.metric().label()
+
+    def check_fit(self, num_classes: int | None) -> tuple[str, str] | None:
+        """``(parameter, problem)`` when the parameters cannot suit data of ``num_classes`` classes."""
+        return self.metric().check_fit(num_classes)
+
+    @classmethod
+    def label_pattern(cls) -> str:
+        """A regular expression matching every label this metric can be logged under."""
+        return cls.component.label_pattern()
+
+
+#: Every metric class by name; each has ``config_model``, ``higher_is_better`` and ``task``.
+METRICS: Registry[type[Metric]] = Registry("metric", config_base=MetricConfig)
 
 #: A bare metric name (validated against :data:`METRICS`).
 MetricName = Annotated[str, RegistryName(METRICS)]
@@ -48,18 +75,32 @@ MetricName = Annotated[str, RegistryName(METRICS)]
 Average = Literal["macro", "micro", "weighted"]
 
 
-class MetricConfig(Component):
-    """Base of a metric's parameters; a pipeline's ``metrics`` entries validate against these."""
+class Metric:
+    """Base class of the metrics: ``metric(y_true, y_pred)`` with the constructor's parameters.
 
-    family: ClassVar[str] = "metric"
+    A subclass's constructor is its config; ``higher_is_better`` is None for a result that is not
+    one number, ``task`` the kind of targets the metric applies to ("classification" or
+    "regression").
+    """
+
+    registry_name: ClassVar[str] = "metric"
+    config_model: ClassVar[type[MetricConfig]]
+    higher_is_better: ClassVar[bool | None] = True
+    task: ClassVar[str] = "classification"
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.config_model.model_fields if n != "type")
+        return f"{type(self).__name__}({params})"
 
     def label(self) -> str:
         """The name the metric is logged under (``train_<label>``, ``val_<label>``, ``test_<label>``)."""
-        return self.component_name()
-
-    def kwargs(self) -> dict[str, Any]:
-        """The keyword arguments the metric function receives."""
-        return self.model_dump(exclude={"type"})
+        return self.registry_name
 
     def check_fit(self, num_classes: int | None) -> tuple[str, str] | None:
         """``(parameter, problem)`` when the parameters cannot suit data of ``num_classes`` classes."""
@@ -68,43 +109,39 @@ class MetricConfig(Component):
     @classmethod
     def label_pattern(cls) -> str:
         """A regular expression matching every label this metric can be logged under."""
-        return re.escape(cls.component_name())
+        return re.escape(cls.registry_name)
 
 
-def register_metric(
-    config_model: type[MetricConfig], *, higher_is_better: bool | None, task: str
-) -> Callable[[Callable], Callable]:
-    """Register a metric function under the names of ``config_model`` (its ``type`` literal);
-    ``higher_is_better`` is None for non-scalar results, ``task`` is the kind of targets it applies
-    to ("classification" or "regression")."""
+def _function_of(metric: type[Metric]) -> Callable[[Callable], Callable]:
+    """Mark a function as the plain form of ``metric``: it takes the class's ``higher_is_better``
+    and ``task``, so a trainer given the function itself treats it as the registered metric."""
 
     def decorate(fn: Callable) -> Callable:
-        fn.config_model = config_model  # type: ignore[attr-defined]
-        fn.higher_is_better = higher_is_better  # type: ignore[attr-defined]
-        fn.task = task  # type: ignore[attr-defined]
-        return METRICS.register(fn)
+        fn.higher_is_better = metric.higher_is_better  # type: ignore[attr-defined]
+        fn.task = metric.task  # type: ignore[attr-defined]
+        return fn
 
     return decorate
 
 
-def metric_named(name: str) -> Callable[..., Any]:
-    """The metric function registered as ``name`` or logged as ``name`` (``f1_macro``, ``top_3_accuracy``)."""
+def metric_named(name: str) -> type[Metric]:
+    """The metric class registered as ``name`` or logged as ``name`` (``f1_macro``, ``top_3_accuracy``)."""
     if name not in METRICS:
-        for fn in METRICS.components():
-            if re.fullmatch(fn.config_model.label_pattern(), name):  # type: ignore[attr-defined]
-                return fn
+        for metric in METRICS.components():
+            if re.fullmatch(metric.label_pattern(), name):
+                return metric
     return METRICS.get(name)
 
 
 def metric_task(name: str) -> str:
     """The task ("classification" or "regression") the metric ``name`` (or logged label) applies to."""
-    return metric_named(name).task  # type: ignore[attr-defined]
+    return metric_named(name).task
 
 
 def higher_is_better(name: str) -> bool:
     """Whether a larger value of the metric ``name`` (or logged label) is better (for early stopping
     and checkpoints)."""
-    flag = metric_named(name).higher_is_better  # type: ignore[attr-defined]
+    flag = metric_named(name).higher_is_better
     if flag is None:
         raise MathflowError(f"metric {name!r} is not a single number and cannot rank models")
     return bool(flag)
@@ -133,7 +170,7 @@ def metric_config(spec: Any) -> MetricConfig:
         data = split_component(spec, "metric")
     except PydanticCustomError as exc:
         raise MathflowError(str(exc)) from None
-    model = METRICS.get(data["type"]).config_model  # type: ignore[attr-defined]
+    model = METRICS.get(data["type"]).config_model
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -143,12 +180,10 @@ def metric_config(spec: Any) -> MetricConfig:
 
 
 def resolve_metric(spec: Any) -> BoundMetric:
-    """The function, logged name and direction of a metric entry (see :func:`metric_config`)."""
+    """The metric, logged name and direction of a metric entry (see :func:`metric_config`)."""
     config = metric_config(spec)
-    fn = METRICS.get(config.type)  # type: ignore[attr-defined]
-    params = config.kwargs()
-    bound = functools.partial(fn, **params) if params else fn
-    return BoundMetric(config.label(), bound, fn.higher_is_better, fn.task, config)  # type: ignore[attr-defined]
+    metric = config.metric()
+    return BoundMetric(metric.label(), metric, metric.higher_is_better, metric.task, config)
 
 
 # ---------------------------------------------------------------------- input handling
@@ -208,25 +243,32 @@ def _label_pair(y_true: Any, y_pred: Any, owner: str, threshold: float = 0.5) ->
 
 
 # ---------------------------------------------------------------------- classification
-class AccuracyConfig(MetricConfig):
+@METRICS.register("accuracy", "acc")
+class Accuracy(Metric):
     """Fraction of correct predictions; logged as ``accuracy``."""
 
-    type: Literal["accuracy", "acc"] = "accuracy"
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return accuracy(y_true, y_pred)
 
 
-@register_metric(AccuracyConfig, higher_is_better=True, task="classification")
+@_function_of(Accuracy)
 def accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> float:
     """Fraction of correct predictions: (1/N) Σᵢ [ŷᵢ = yᵢ]."""
     t, p = _label_pair(y_true, y_pred, "accuracy", threshold)
     return float(np.mean(t == p))
 
 
-class TopKConfig(MetricConfig):
+@METRICS.register("top_k_accuracy", "top_k")
+class TopK(Metric):
     """Fraction of samples whose true class is among the k highest scores; logged as ``top_<k>_accuracy``."""
 
     example = {"k": 2}
-    type: Literal["top_k_accuracy", "top_k"] = "top_k_accuracy"
-    k: PositiveInt = Field(5, description="how many of the highest-scoring classes count as a hit")
+
+    def __init__(self, k: Annotated[PositiveInt, "how many of the highest-scoring classes count as a hit"] = 5):
+        self.k = k
+
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return top_k_accuracy(y_true, y_pred, k=self.k)
 
     def label(self) -> str:
         return f"top_{self.k}_accuracy"
@@ -244,7 +286,7 @@ class TopKConfig(MetricConfig):
         return None
 
 
-@register_metric(TopKConfig, higher_is_better=True, task="classification")
+@_function_of(TopK)
 def top_k_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> float:
     """Fraction of samples whose true class is among the k highest scores of (N, C) ``y_pred``.
 
@@ -269,13 +311,17 @@ def top_k_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> float:
     return float(np.mean(better < k))
 
 
-class ConfusionMatrixConfig(MetricConfig):
+@METRICS.register("confusion_matrix")
+class ConfusionMatrix(Metric):
     """Counts of (true class, predicted class) pairs; a table, not a number (runs log it as a figure)."""
 
-    type: Literal["confusion_matrix"] = "confusion_matrix"
+    higher_is_better = None
+
+    def __call__(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        return confusion_matrix(y_true, y_pred)
 
 
-@register_metric(ConfusionMatrixConfig, higher_is_better=None, task="classification")
+@_function_of(ConfusionMatrix)
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5) -> np.ndarray:
     """C[i, j] = number of samples of true class i predicted as class j (rows: truth, columns: prediction).
 
@@ -342,41 +388,54 @@ def _averaged(num: np.ndarray, den: np.ndarray, support: np.ndarray, average: st
     raise MathflowError(f"{owner}: average must be 'macro', 'micro' or 'weighted', got {average!r}")
 
 
-class _AveragedConfig(MetricConfig):
+class _Averaged(Metric):
+    """A per-class score averaged over the classes by ``average``; logged as ``<name>_<average>``."""
+
     example = {"average": "micro"}
-    average: Average = Field(
-        "macro",
-        description="macro: mean over classes; micro: from the counts summed over classes; "
-        "weighted: mean weighted by each class's true samples",
-    )
+
+    def __init__(
+        self,
+        average: Annotated[
+            Average,
+            "macro: mean over classes; micro: from the counts summed over classes; "
+            "weighted: mean weighted by each class's true samples",
+        ] = "macro",
+    ):
+        self.average = average
 
     def label(self) -> str:
-        return f"{self.component_name()}_{self.average}"
+        return f"{self.registry_name}_{self.average}"
 
     @classmethod
     def label_pattern(cls) -> str:
-        return f"{re.escape(cls.component_name())}_({'|'.join(typing.get_args(Average))})"
+        return f"{re.escape(cls.registry_name)}_({'|'.join(typing.get_args(Average))})"
 
 
-class PrecisionConfig(_AveragedConfig):
+@METRICS.register("precision")
+class Precision(_Averaged):
     """Precision TP/(TP + FP), averaged over classes by ``average``; logged as ``precision_<average>``."""
 
-    type: Literal["precision"] = "precision"
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return precision(y_true, y_pred, average=self.average)
 
 
-class RecallConfig(_AveragedConfig):
+@METRICS.register("recall")
+class Recall(_Averaged):
     """Recall TP/(TP + FN), averaged over classes by ``average``; logged as ``recall_<average>``."""
 
-    type: Literal["recall"] = "recall"
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return recall(y_true, y_pred, average=self.average)
 
 
-class F1Config(_AveragedConfig):
+@METRICS.register("f1")
+class F1(_Averaged):
     """F1 2TP/(2TP + FP + FN), averaged over classes by ``average``; logged as ``f1_<average>``."""
 
-    type: Literal["f1"] = "f1"
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return f1(y_true, y_pred, average=self.average)
 
 
-@register_metric(PrecisionConfig, higher_is_better=True, task="classification")
+@_function_of(Precision)
 def precision(
     y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5, *, average: str = "macro"
 ) -> float:
@@ -385,7 +444,7 @@ def precision(
     return _averaged(tp, tp + fp, tp + fn, average, "precision")
 
 
-@register_metric(RecallConfig, higher_is_better=True, task="classification")
+@_function_of(Recall)
 def recall(
     y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5, *, average: str = "macro"
 ) -> float:
@@ -394,7 +453,7 @@ def recall(
     return _averaged(tp, tp + fn, tp + fn, average, "recall")
 
 
-@register_metric(F1Config, higher_is_better=True, task="classification")
+@_function_of(F1)
 def f1(
     y_true: Any, y_pred: Any, num_classes: int | None = None, threshold: float = 0.5, *, average: str = "macro"
 ) -> float:
@@ -419,39 +478,53 @@ def _regression_pair(y_true: Any, y_pred: Any, owner: str) -> tuple[np.ndarray, 
     return t, p
 
 
-class MSEMetricConfig(MetricConfig):
+@METRICS.register("mse", "mean_squared_error")
+class MSEMetric(Metric):
     """Mean squared error; logged as ``mse``."""
 
-    type: Literal["mse", "mean_squared_error"] = "mse"
+    higher_is_better = False
+    task = "regression"
+
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return mse(y_true, y_pred)
 
 
-@register_metric(MSEMetricConfig, higher_is_better=False, task="regression")
+@_function_of(MSEMetric)
 def mse(y_true: Any, y_pred: Any) -> float:
     """Mean squared error: (1/n) Σᵢ (yᵢ − ŷᵢ)² over all entries."""
     t, p = _regression_pair(y_true, y_pred, "mse")
     return float(np.mean((t - p) ** 2))
 
 
-class MAEMetricConfig(MetricConfig):
+@METRICS.register("mae", "mean_absolute_error")
+class MAEMetric(Metric):
     """Mean absolute error; logged as ``mae``."""
 
-    type: Literal["mae", "mean_absolute_error"] = "mae"
+    higher_is_better = False
+    task = "regression"
+
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return mae(y_true, y_pred)
 
 
-@register_metric(MAEMetricConfig, higher_is_better=False, task="regression")
+@_function_of(MAEMetric)
 def mae(y_true: Any, y_pred: Any) -> float:
     """Mean absolute error: (1/n) Σᵢ |yᵢ − ŷᵢ| over all entries."""
     t, p = _regression_pair(y_true, y_pred, "mae")
     return float(np.mean(np.abs(t - p)))
 
 
-class R2Config(MetricConfig):
+@METRICS.register("r2")
+class R2(Metric):
     """Coefficient of determination R²; logged as ``r2``."""
 
-    type: Literal["r2"] = "r2"
+    task = "regression"
+
+    def __call__(self, y_true: Any, y_pred: Any) -> float:
+        return r2(y_true, y_pred)
 
 
-@register_metric(R2Config, higher_is_better=True, task="regression")
+@_function_of(R2)
 def r2(y_true: Any, y_pred: Any) -> float:
     """Coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)².
 
@@ -471,25 +544,34 @@ def r2(y_true: Any, y_pred: Any) -> float:
 
 __all__ = [
     "METRICS",
+    "Accuracy",
     "Average",
     "BoundMetric",
+    "ConfusionMatrix",
+    "F1",
+    "MAEMetric",
+    "MSEMetric",
+    "Metric",
     "MetricConfig",
-    "metric_config",
-    "metric_named",
-    "resolve_metric",
+    "MetricName",
+    "Precision",
+    "R2",
+    "Recall",
+    "TopK",
     "accuracy",
     "confusion_matrix",
     "f1",
     "higher_is_better",
     "mae",
+    "metric_config",
+    "metric_named",
+    "metric_task",
     "mse",
     "precision",
     "predicted_labels",
     "r2",
     "recall",
-    "MetricName",
-    "metric_task",
-    "register_metric",
+    "resolve_metric",
     "top_k_accuracy",
     "true_labels",
 ]

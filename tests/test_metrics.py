@@ -9,6 +9,7 @@ import mathflow as mf
 from mathflow.errors import MathflowError, ShapeError
 from mathflow.metrics import (
     METRICS,
+    Accuracy,
     accuracy,
     confusion_matrix,
     f1,
@@ -44,7 +45,7 @@ def _one_hot_scores(labels, num_classes, rng):
 def test_registry_and_direction_flags():
     for name in ["accuracy", "top_k_accuracy", "precision", "recall", "f1", "confusion_matrix", "mse", "mae", "r2"]:
         assert name in METRICS
-    assert METRICS.get("accuracy") is accuracy
+    assert METRICS.get("accuracy") is Accuracy and METRICS.get("acc") is Accuracy
     for name in ["accuracy", "top_k_accuracy", "precision", "recall", "f1", "r2"]:
         assert higher_is_better(name) is True
         assert METRICS.get(name).higher_is_better is True
@@ -381,3 +382,22 @@ def test_parameterised_metrics_validate_train_and_are_monitored(tmp_path):
         assert 0.0 <= last[key] <= 1.0, key
     assert last["val_recall_micro"] == pytest.approx(last["val_accuracy"])
     assert sorted(trainer.evaluate(ds, 64)) == ["accuracy", "f1_weighted", "loss", "recall_micro", "top_2_accuracy"]
+
+
+def test_a_metric_is_its_class_called_on_the_data():
+    from mathflow.metrics import F1, MSEMetric, TopK
+
+    y, pred = _imbalanced(np.random.default_rng(5), 3, 60)
+    metric = F1(average="weighted")
+    assert metric(y, pred) == f1(y, pred, average="weighted")
+    assert metric.label() == "f1_weighted" and F1().label() == "f1_macro"
+    assert TopK(k=3).label() == "top_3_accuracy" and TopK().k == 5
+    assert TopK(k=3).check_fit(3)[0] == "k" and TopK(k=2).check_fit(3) is None
+    assert (MSEMetric.higher_is_better, MSEMetric.task) == (False, "regression")
+    # the plain functions carry their metric's direction and task (a trainer may be given them)
+    assert (mse.higher_is_better, mse.task, f1.task) == (False, "regression", "classification")
+    # the constructor is checked against its declaration, as a pipeline entry is
+    with pytest.raises(MathflowError, match="top_k_accuracy: k must be a positive integer, got 0"):
+        TopK(k=0)
+    with pytest.raises(MathflowError, match="f1: average is not one of macro, micro, weighted"):
+        F1(average="binary")

@@ -92,7 +92,7 @@ def check_metrics(spec: PipelineSpec, info: DataInfo, document: Document, issues
                 f"metric '{name}' is for {task}, but {info.name} is a {info.task} task",
             )
             continue
-        if METRICS.get(name).higher_is_better is None:  # type: ignore[attr-defined]
+        if METRICS.get(name).higher_is_better is None:
             issues.add(
                 document.locate_value(("metrics", i)),
                 f"metric '{name}' is not a single number and cannot be logged per epoch",

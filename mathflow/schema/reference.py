@@ -194,10 +194,10 @@ def _metric_names(out: list[str]) -> None:
         "| entry | logged as |",
         "|---|---|",
     ]
-    for fn in METRICS.components():
-        if fn.higher_is_better is None:
+    for metric in METRICS.components():
+        if metric.higher_is_better is None:
             continue  # not a number: not logged per epoch
-        model = fn.config_model
+        model = metric.config_model
         name = model.component_name()
         out.append(f"| `{name}` | `{model.model_validate({'type': name}).label()}` |")
         if model.example:
