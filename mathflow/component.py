@@ -36,12 +36,13 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
+from mathflow.component_schema import ComponentSchema
 from mathflow.errors import MathflowError, describe
 
 YAML_TRUE = ("true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y")
@@ -144,6 +145,19 @@ def split_component(value: Any, family: str) -> Any:
         "a {family} is {forms}; got {got}",
         {"family": family, "forms": FORMS, "got": describe(value)},
     )
+
+
+def component_union(family: str, members: list[type[Component]]) -> Any:
+    """The annotated type of one ``family`` entry: normaliser + discriminated union + 3-form schema."""
+    for member in members:
+        member.family = family
+    union = Union[tuple(members)]  # type: ignore[valid-type]  # noqa: UP007
+    return Annotated[
+        union,
+        Field(discriminator="type"),
+        BeforeValidator(lambda v: split_component(v, family)),
+        ComponentSchema(family, members),
+    ]
 
 
 # ---------------------------------------------------------------------------- the signature

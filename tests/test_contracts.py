@@ -233,11 +233,10 @@ def test_schedule_builds_and_gives_finite_rates(name):
 # ------------------------------------------------------------------------------ data
 @pytest.mark.parametrize("name", [n for n in _ids(DATASETS) if DATASETS.get(n).kind != "file"])
 def test_dataset_builds_from_its_defaults_as_its_shape_rule_says(name):
-    source = DATASETS.get(name)()
-    params = _config(DATASETS.get(name))
-    data = source.load(0, **params)
+    source = DATASETS.create(name, **_config(DATASETS.get(name)))
+    data = source.load(0)
     assert len(data.x) == len(data.y) > 0
-    shape, task, classes, target = source.shape_rule(**params)
+    shape, task, classes, target = source.shape_rule()
     assert (tuple(data.x.shape[1:]), data.task, data.num_classes, tuple(data.y.shape[1:])) == (
         shape,
         task,
@@ -268,14 +267,15 @@ def test_transform_shape_rule_and_export(name):
 
 
 # ------------------------------------------------------------------------------ metrics and initialisers
-@pytest.mark.parametrize("name", sorted({fn.registry_name for fn in METRICS.components()}))
+@pytest.mark.parametrize("name", sorted({cls.registry_name for cls in METRICS.components()}))
 def test_metric_gives_a_value_on_its_task(name):
-    fn = METRICS.get(name)
+    cls = METRICS.get(name)
+    metric = cls(**cls.config_model.example)
     rng = np.random.default_rng(6)
-    if fn.task == "classification":
-        value = fn(rng.integers(0, 3, size=20), rng.normal(size=(20, 3)))
+    if cls.task == "classification":
+        value = metric(rng.integers(0, 3, size=20), rng.normal(size=(20, 3)))
     else:
-        value = fn(rng.normal(size=(20, 1)), rng.normal(size=(20, 1)))
+        value = metric(rng.normal(size=(20, 1)), rng.normal(size=(20, 1)))
     assert np.all(np.isfinite(np.asarray(value)))
 
 

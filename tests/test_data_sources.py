@@ -140,14 +140,26 @@ def test_spirals_arms_start_at_the_centre_and_reach_the_rim():
     assert r.min() == pytest.approx(0.0, abs=1e-6) and r.max() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_synthetic_accepts_an_integer_sample_shape():
-    ds = load_dataset("synthetic", n=5, sample_shape=16, num_classes=3)
+def test_synthetic_takes_a_list_sample_shape_as_yaml_does():
+    ds = load_dataset("synthetic", n=5, sample_shape=[16], num_classes=3)
     assert ds.sample_shape == (16,)
+    with pytest.raises(MathflowError, match=r"synthetic: sample_shape must be a non-empty list .*got 16"):
+        load_dataset("synthetic", n=5, sample_shape=16)
 
 
 def test_default_parameters_are_used():
     ds = load_dataset("moons")
     assert len(ds) == DATASETS.get("moons").defaults["n"]
+
+
+def test_a_source_is_made_from_its_parameters():
+    source = DATASETS.create("moons", n=30, noise=0.2)
+    assert (source.n, source.noise) == (30, 0.2) and source.shape_rule() == ((2,), "classification", 2, ())
+    assert np.array_equal(source.load(1).x, load_dataset("moons", seed=1, n=30, noise=0.2).x)
+    with pytest.raises(MathflowError, match="moons: n must be an integer, got True"):
+        DATASETS.get("moons")(n=True)
+    assert DATASETS.get("blobs")(centers=4, features=3).shape_rule() == ((3,), "classification", 4, ())
+    assert DATASETS.get("csv").path_fields == DATASETS.get("csv").config_model.path_fields == ("path",)
 
 
 def test_three_spec_forms_give_the_same_data():
@@ -170,12 +182,14 @@ def test_unknown_parameter_suggests_a_name():
 @pytest.mark.parametrize(
     ("name", "params", "pattern"),
     [
-        ("moons", {"n": 0}, "n must be an integer"),
+        ("moons", {"n": 0}, "moons: n must be >= 2, got 0"),
         ("moons", {"n": 2.5}, "n must be an integer"),
-        ("moons", {"noise": -1.0}, "noise must be a number"),
-        ("circles", {"factor": 1.5}, r"factor .* \(0, 1\)"),
+        ("moons", {"noise": -1.0}, "moons: noise must be >= 0, got -1.0"),
+        ("circles", {"factor": 1.5}, "circles: factor must satisfy 0 < factor < 1, got 1.5"),
         ("blobs", {"n": 2, "centers": 3}, r"n must be an integer ≥ 3"),
-        ("synthetic", {"sample_shape": [3, 0]}, "sample_shape entry"),
+        ("spirals", {"n": 3, "classes": 4}, r"spirals: n must be an integer ≥ 4, got 3"),
+        ("synthetic", {"sample_shape": [3, 0]}, r"sample_shape must be a non-empty list of positive integers"),
+        ("synthetic", {"sample_shape": [4, -1]}, "synthetic: sample_shape cannot contain -1"),
         ("csv", {}, "needs the parameter path"),
     ],
 )

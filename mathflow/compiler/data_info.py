@@ -1,6 +1,7 @@
 """What the model will be fed: per-sample input shape, task, class count and target shape.
 
-Built-in and generated sources describe their data by their ``shape_rule`` (no data is loaded);
+Built-in and generated sources, made from their validated config, describe their data by their
+``shape_rule`` (no data is loaded; a check relating several parameters is reported here too);
 file sources are checked for existence (paths relative to the pipeline file) and then loaded.
 The data ``transforms`` are applied as shape rules to get the model's input shape.
 """
@@ -47,7 +48,7 @@ def source_info(
     from mathflow.data import DATASETS
 
     try:
-        known = DATASETS.get(source.type)().shape_rule(**source.model_dump(exclude={"type"}))  # type: ignore[attr-defined]
+        known = DATASETS.create(source.type, **source.kwargs()).shape_rule()  # type: ignore[attr-defined]
     except MathflowError as exc:
         issues.add(document.locate(_source_path(document, split)), exc.message, hint=exc.suggestion)
         return None

@@ -1,9 +1,10 @@
 """Named data sources: real data sets shipped with scikit-learn, seeded generators, and files.
 
 Every source is a :class:`DataSource` registered in :data:`DATASETS` under the name a pipeline
-uses. ``source.load(seed, base_dir=..., **params)`` returns a :class:`Dataset`; parameters not
-given take the source's ``defaults``. :func:`load_dataset` accepts the three spec forms a YAML
-file can hold: ``"moons"``, ``{"moons": {"n": 500}}`` and ``{"type": "moons", "n": 500}``.
+uses; its constructor takes its parameters (its config: ``Moons(n=500, noise=0.2)``, or
+``DATASETS.create("moons", n=500)``), and ``source.load(seed, base_dir=...)`` returns a
+:class:`Dataset`. :func:`load_dataset` accepts the three spec forms a YAML file can hold:
+``"moons"``, ``{"moons": {"n": 500}}`` and ``{"type": "moons", "n": 500}``.
 
 Generated sources draw everything from ``numpy.random.default_rng(seed)``, so a seed fixes the
 data; built-in sources are fixed tables and ignore the seed.
@@ -15,7 +16,7 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -25,8 +26,6 @@ from mathflow.constraints import NonNegativeFloat, PositiveInt, ShapeList, Task
 from mathflow.data.dataset import Dataset, dataset_from_arrays
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
-
-DATASETS: Registry[type[DataSource]] = Registry("dataset", discover=("mathflow.data",))
 
 _REQUIRED = object()
 
@@ -78,43 +77,32 @@ def check_params(owner: str, given: Mapping[str, Any], defaults: Mapping[str, An
     return values
 
 
-def positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int ≥ ``minimum``, or a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise MathflowError(f"{owner}: {name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
-def nonnegative_float(owner: str, name: str, value: Any) -> float:
-    """``value`` as a float ≥ 0, or a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value >= 0:
-        raise MathflowError(f"{owner}: {name} must be a number ≥ 0, got {value!r}")
-    return float(value)
-
-
 class SourceConfig(Component):
-    """Base of data sources; ``path_fields`` name the parameters that are file paths."""
+    """Base of the config models derived from the data sources' constructors: ``kind`` and
+    ``path_fields`` are those of the source class."""
 
+    #: "builtin", "generated" or "file".
     kind: ClassVar[str] = "generated"
+    #: The parameters that are file paths (relative to the pipeline file).
     path_fields: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def adopt(cls, component: Any) -> None:
+        super().adopt(component)
+        cls.kind = component.kind
+        cls.path_fields = tuple(component.path_fields)
 
-class _BuiltinConfig(SourceConfig):
-    kind: ClassVar[str] = "builtin"
+
+#: Every data source by the name a pipeline uses (``moons``, ``csv``, ...); its config is its constructor.
+DATASETS: Registry[type[DataSource]] = Registry("dataset", discover=("mathflow.data",), config_base=SourceConfig)
 
 
-class _FromConfig:
-    """A class attribute derived from the source's ``config_model``: its parameter defaults
-    (:data:`REQUIRED` where there is none) or its ``kind``."""
+class _Defaults:
+    """``DataSource.defaults``: parameter name → default, :data:`REQUIRED` where there is none,
+    read from the source's ``config_model``."""
 
-    def __init__(self, what: str):
-        self.what = what
-
-    def __get__(self, obj: Any, owner: type[DataSource]) -> Any:
-        config = owner.config_model
-        if self.what == "kind":
-            return config.kind
-        return {key: _field_default(info) for key, info in config.params().items()}
+    def __get__(self, obj: Any, owner: type[DataSource]) -> dict[str, Any]:
+        return {key: _field_default(info) for key, info in owner.config_model.params().items()}
 
 
 def _field_default(info: Any) -> Any:
@@ -126,46 +114,47 @@ def _field_default(info: Any) -> Any:
 class DataSource:
     """A named way to obtain a :class:`Dataset`.
 
-    Subclasses set ``config_model`` (its ``type`` names the source; its fields are the
-    parameters with their defaults, ``kind`` and ``path_fields`` its metadata), a
-    ``description`` and implement :meth:`build`.
+    A subclass registers in :data:`DATASETS` under its name; its constructor's annotated parameters
+    are the source's parameters (its config). It sets ``kind`` ("builtin", "generated" or "file"),
+    ``path_fields`` (the parameters that are file paths) and a ``description``, and implements
+    :meth:`build` (and :meth:`shape_rule` where the data's shape is known without loading it).
     """
 
     registry_name: ClassVar[str] = "?"
     config_model: ClassVar[type[SourceConfig]]
-    kind: ClassVar[str] = _FromConfig("kind")  # type: ignore[assignment]
+    kind: ClassVar[str] = "generated"
+    path_fields: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = _FromConfig("defaults")  # type: ignore[assignment]
+    #: Parameter name → default (:data:`REQUIRED` where there is none), from ``config_model``.
+    defaults: ClassVar[dict[str, Any]] = _Defaults()  # type: ignore[assignment]
 
-    def load(self, seed: int | None = 0, *, base_dir: str | os.PathLike[str] | None = None, **params: Any) -> Dataset:
-        """The data set for ``seed`` and ``params`` (relative file paths resolve against ``base_dir``)."""
-        values = check_params(f"dataset {self.registry_name!r}", params, self.defaults)
-        rng = np.random.default_rng(seed)
-        return self.build(rng, base_dir, **values)
+    def load(self, seed: int | None = 0, *, base_dir: str | os.PathLike[str] | None = None) -> Dataset:
+        """The data set for ``seed`` (relative file paths resolve against ``base_dir``)."""
+        return self.build(np.random.default_rng(seed), base_dir)
 
-    def build(self, rng: np.random.Generator, base_dir: Any, **params: Any) -> Dataset:
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
         raise NotImplementedError
 
-    def shape_rule(self, **params: Any) -> DataShape | None:
-        """What the data looks like for ``params`` without generating or loading it: (per-sample
-        shape, task, class count or None, per-sample target shape). None when only loading can tell
-        (files). Raises MathflowError for parameters that cannot give data."""
+    def shape_rule(self) -> DataShape | None:
+        """What the data looks like without generating or loading it: (per-sample shape, task,
+        class count or None, per-sample target shape). None when only loading can tell (files)."""
         return None
 
-    def required_params(self) -> list[str]:
-        return [k for k, v in self.defaults.items() if v is _REQUIRED]
-
-    def default_params(self) -> dict[str, Any]:
-        """The defaults that have a value (required parameters left out)."""
-        return {k: v for k, v in self.defaults.items() if v is not _REQUIRED}
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k, None)!r}" for k in type(self).config_model.model_fields if k != "type")
+        return f"{type(self).__name__}({args})"
 
 
 REQUIRED = _REQUIRED
 
 
-def get_source(name: str) -> DataSource:
-    """The registered source ``name`` (unknown names raise with a suggestion)."""
-    return DATASETS.create(name)
+def get_source(name: str, **params: Any) -> DataSource:
+    """The registered source ``name`` with ``params`` (the others take their defaults). An unknown
+    name or parameter raises with a suggestion, a missing required one names it, and a value
+    that breaks its declaration raises naming the source and the parameter."""
+    cls = DATASETS.get(name)
+    check_params(f"dataset {cls.registry_name!r}", params, cls.defaults)
+    return cls(**params)
 
 
 def load_dataset(
@@ -174,7 +163,7 @@ def load_dataset(
     """Load the data set a spec names: ``"digits"``, ``{"moons": {"n": 500}}`` or ``{"type": "moons", "n": 500}``."""
     name, params = parse_spec(spec, "dataset")
     params.update(overrides)
-    return get_source(name).load(seed, base_dir=base_dir, **params)
+    return get_source(name, **params).load(seed, base_dir=base_dir)
 
 
 def describe_sources() -> list[dict[str, Any]]:
@@ -241,17 +230,18 @@ def _sklearn_table(loader: str) -> dict[str, Any]:
 
 
 class _SklearnSource(DataSource):
+    kind = "builtin"
     loader: ClassVar[str] = ""
     task: ClassVar[str] = "classification"
     #: The per-sample shape and class count of the fixed table.
     sample_shape: ClassVar[tuple[int, ...]] = ()
     num_classes: ClassVar[int | None] = None
 
-    def shape_rule(self, **params: Any) -> DataShape:
+    def shape_rule(self) -> DataShape:
         target = () if self.task == "classification" else (1,)
         return self.sample_shape, self.task, self.num_classes, target
 
-    def build(self, rng: np.random.Generator, base_dir: Any, **params: Any) -> Dataset:
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
         table = _sklearn_table(self.loader)
         features = table.get("feature_names")
         if self.task == "regression":
@@ -279,75 +269,50 @@ class _SklearnSource(DataSource):
         )
 
 
-class DigitsConfig(_BuiltinConfig):
+@DATASETS.register("digits")
+class Digits(_SklearnSource):
     """8×8 handwritten digits: 1797 samples, 64 features, 10 classes."""
 
-    type: Literal["digits"] = "digits"
-
-
-@DATASETS.register
-class Digits(_SklearnSource):
-    config_model = DigitsConfig
     description = "8×8 images of handwritten digits: 1797 samples, 64 pixel features (0–16), 10 classes"
     loader = "load_digits"
     sample_shape = (64,)
     num_classes = 10
 
 
-class IrisConfig(_BuiltinConfig):
+@DATASETS.register("iris")
+class Iris(_SklearnSource):
     """Iris flowers: 150 samples, 4 features, 3 classes."""
 
-    type: Literal["iris"] = "iris"
-
-
-@DATASETS.register
-class Iris(_SklearnSource):
-    config_model = IrisConfig
     description = "Fisher's iris flowers: 150 samples, 4 features, 3 classes"
     loader = "load_iris"
     sample_shape = (4,)
     num_classes = 3
 
 
-class WineConfig(_BuiltinConfig):
+@DATASETS.register("wine")
+class Wine(_SklearnSource):
     """Wine recognition: 178 samples, 13 features, 3 classes."""
 
-    type: Literal["wine"] = "wine"
-
-
-@DATASETS.register
-class Wine(_SklearnSource):
-    config_model = WineConfig
     description = "Wine recognition: 178 samples, 13 chemical features, 3 cultivars"
     loader = "load_wine"
     sample_shape = (13,)
     num_classes = 3
 
 
-class BreastCancerConfig(_BuiltinConfig):
+@DATASETS.register("breast_cancer")
+class BreastCancer(_SklearnSource):
     """Breast cancer: 569 samples, 30 features, 2 classes."""
 
-    type: Literal["breast_cancer"] = "breast_cancer"
-
-
-@DATASETS.register
-class BreastCancer(_SklearnSource):
-    config_model = BreastCancerConfig
     description = "Wisconsin breast cancer: 569 samples, 30 features, 2 classes (malignant, benign)"
     loader = "load_breast_cancer"
     sample_shape = (30,)
     num_classes = 2
 
 
-class DiabetesConfig(_BuiltinConfig):
+@DATASETS.register("diabetes")
+class Diabetes(_SklearnSource):
     """Diabetes progression: 442 samples, 10 features, regression."""
 
-    type: Literal["diabetes"] = "diabetes"
-
-
-@DATASETS.register
-class Diabetes(_SklearnSource):
-    config_model = DiabetesConfig
     description = "Diabetes progression: 442 samples, 10 features, regression target of shape (1,)"
     loader = "load_diabetes"
     sample_shape = (10,)
@@ -388,25 +353,31 @@ def _noisy_pair(
     return x, y
 
 
-class MoonsConfig(SourceConfig):
+#: At least two samples (one per class of the two-class generators).
+TwoOrMore = Annotated[int, Field(ge=2)]
+Samples = Annotated[PositiveInt, "number of samples"]
+_COORDINATE_NOISE = "standard deviation of the Gaussian noise added to each coordinate"
+
+
+@DATASETS.register("moons")
+class Moons(DataSource):
     """Two interleaving half circles (2 classes)."""
 
-    type: Literal["moons"] = "moons"
-    n: int = Field(200, ge=2)
-    noise: NonNegativeFloat = 0.1
-
-
-@DATASETS.register
-class Moons(DataSource):
-    config_model = MoonsConfig
     description = "two interleaving half circles in 2-D (2 classes)"
 
-    def shape_rule(self, **params: Any) -> DataShape:
+    def __init__(
+        self,
+        n: Annotated[TwoOrMore, "number of samples"] = 200,
+        noise: Annotated[NonNegativeFloat, _COORDINATE_NOISE] = 0.1,
+    ):
+        self.n = int(n)
+        self.noise = float(noise)
+
+    def shape_rule(self) -> DataShape:
         return (2,), "classification", 2, ()
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
-        n = positive_int("moons", "n", n, 2)
-        noise = nonnegative_float("moons", "noise", noise)
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
+        n, noise = self.n, self.noise
         n_outer, n_inner = _per_class(n, 2)
         t_out = np.linspace(0.0, np.pi, n_outer)
         t_in = np.linspace(0.0, np.pi, n_inner)
@@ -416,29 +387,27 @@ class Moons(DataSource):
         return _classification("moons", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}")
 
 
-class CirclesConfig(SourceConfig):
+@DATASETS.register("circles")
+class Circles(DataSource):
     """A small circle inside a large one (2 classes)."""
 
-    type: Literal["circles"] = "circles"
-    n: int = Field(200, ge=2)
-    noise: NonNegativeFloat = 0.05
-    factor: float = Field(0.5, gt=0, lt=1)
-
-
-@DATASETS.register
-class Circles(DataSource):
-    config_model = CirclesConfig
     description = "a small circle inside a large one in 2-D (2 classes: outer 0, inner 1)"
 
-    def shape_rule(self, **params: Any) -> DataShape:
+    def __init__(
+        self,
+        n: Annotated[TwoOrMore, "number of samples"] = 200,
+        noise: Annotated[NonNegativeFloat, _COORDINATE_NOISE] = 0.05,
+        factor: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False), "inner radius / outer radius"] = 0.5,
+    ):
+        self.n = int(n)
+        self.noise = float(noise)
+        self.factor = float(factor)
+
+    def shape_rule(self) -> DataShape:
         return (2,), "classification", 2, ()
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any, factor: Any) -> Dataset:
-        n = positive_int("circles", "n", n, 2)
-        noise = nonnegative_float("circles", "noise", noise)
-        factor = nonnegative_float("circles", "factor", factor)
-        if not 0.0 < factor < 1.0:
-            raise MathflowError(f"circles: factor (inner radius / outer radius) must lie in (0, 1), got {factor}")
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
+        n, noise, factor = self.n, self.noise, self.factor
         n_outer, n_inner = _per_class(n, 2)
         t_out = np.linspace(0.0, 2 * np.pi, n_outer, endpoint=False)
         t_in = np.linspace(0.0, 2 * np.pi, n_inner, endpoint=False)
@@ -448,58 +417,60 @@ class Circles(DataSource):
         return _classification("circles", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}, factor={factor}")
 
 
-class BlobsConfig(SourceConfig):
+@DATASETS.register("blobs")
+class Blobs(DataSource):
     """Gaussian clusters, one class per center."""
 
-    type: Literal["blobs"] = "blobs"
-    n: PositiveInt = 300
-    centers: PositiveInt = 3
-    features: PositiveInt = 2
-    std: NonNegativeFloat = 1.0
-
-
-@DATASETS.register
-class Blobs(DataSource):
-    config_model = BlobsConfig
     description = "isotropic Gaussian clusters, one class per center (centers drawn in [-10, 10]^features)"
 
-    def shape_rule(self, **params: Any) -> DataShape:
-        return (params["features"],), "classification", params["centers"], ()
+    def __init__(
+        self,
+        n: Annotated[PositiveInt, "number of samples, at least one per center"] = 300,
+        centers: Annotated[PositiveInt, "number of clusters, one class each"] = 3,
+        features: Annotated[PositiveInt, "input dimension"] = 2,
+        std: Annotated[NonNegativeFloat, "standard deviation of every cluster along each axis"] = 1.0,
+    ):
+        if n < centers:
+            raise MathflowError(f"blobs: n must be an integer ≥ {centers}, got {n!r}")
+        self.n = int(n)
+        self.centers = int(centers)
+        self.features = int(features)
+        self.std = float(std)
 
-    def build(
-        self, rng: np.random.Generator, base_dir: Any, *, n: Any, centers: Any, features: Any, std: Any
-    ) -> Dataset:
-        centers = positive_int("blobs", "centers", centers)
-        n = positive_int("blobs", "n", n, centers)
-        features = positive_int("blobs", "features", features)
-        std = nonnegative_float("blobs", "std", std)
+    def shape_rule(self) -> DataShape:
+        return (self.features,), "classification", self.centers, ()
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
+        n, centers, features, std = self.n, self.centers, self.features, self.std
         means = rng.uniform(-10.0, 10.0, size=(centers, features))
         y = np.repeat(np.arange(centers), _per_class(n, centers))
         x = means[y] + std * rng.standard_normal((n, features))
         return _classification("blobs", x, y, rng, centers, f"{self.description}; n={n}, centers={centers}, std={std}")
 
 
-class SpiralsConfig(SourceConfig):
+@DATASETS.register("spirals")
+class Spirals(DataSource):
     """Interleaved spiral arms, one class per arm."""
 
-    type: Literal["spirals"] = "spirals"
-    n: PositiveInt = 300
-    classes: int = Field(2, ge=2)
-    noise: NonNegativeFloat = 0.2
-
-
-@DATASETS.register
-class Spirals(DataSource):
-    config_model = SpiralsConfig
     description = "interleaved spiral arms in 2-D, one class per arm"
 
-    def shape_rule(self, **params: Any) -> DataShape:
-        return (2,), "classification", params["classes"], ()
+    def __init__(
+        self,
+        n: Annotated[PositiveInt, "number of samples, at least one per arm"] = 300,
+        classes: Annotated[TwoOrMore, "number of arms, one class each"] = 2,
+        noise: Annotated[NonNegativeFloat, "standard deviation of the Gaussian noise on each point's angle"] = 0.2,
+    ):
+        if n < classes:
+            raise MathflowError(f"spirals: n must be an integer ≥ {classes}, got {n!r}")
+        self.n = int(n)
+        self.classes = int(classes)
+        self.noise = float(noise)
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, classes: Any, noise: Any) -> Dataset:
-        classes = positive_int("spirals", "classes", classes, 2)
-        n = positive_int("spirals", "n", n, classes)
-        noise = nonnegative_float("spirals", "noise", noise)
+    def shape_rule(self) -> DataShape:
+        return (2,), "classification", self.classes, ()
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
+        n, classes, noise = self.n, self.classes, self.noise
         xs, ys = [], []
         for c, count in enumerate(_per_class(n, classes)):
             r = np.linspace(0.0, 1.0, count)
@@ -512,52 +483,52 @@ class Spirals(DataSource):
         )
 
 
-class XorConfig(SourceConfig):
+@DATASETS.register("xor")
+class Xor(DataSource):
     """Points labelled by the sign of x0·x1 (2 classes)."""
 
-    type: Literal["xor"] = "xor"
-    n: int = Field(200, ge=2)
-    noise: NonNegativeFloat = 0.1
-
-
-@DATASETS.register
-class Xor(DataSource):
-    config_model = XorConfig
     description = "points in [-1, 1]^2 labelled by the sign of x0·x1 (class 1 when the signs differ)"
 
-    def shape_rule(self, **params: Any) -> DataShape:
+    def __init__(
+        self,
+        n: Annotated[TwoOrMore, "number of samples"] = 200,
+        noise: Annotated[NonNegativeFloat, _COORDINATE_NOISE + "; labels come from the clean points"] = 0.1,
+    ):
+        self.n = int(n)
+        self.noise = float(noise)
+
+    def shape_rule(self) -> DataShape:
         return (2,), "classification", 2, ()
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, noise: Any) -> Dataset:
-        n = positive_int("xor", "n", n, 2)
-        noise = nonnegative_float("xor", "noise", noise)
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
+        n, noise = self.n, self.noise
         clean = rng.uniform(-1.0, 1.0, size=(n, 2))
         y = ((clean[:, 0] > 0) != (clean[:, 1] > 0)).astype(np.int64)
         x = clean + noise * rng.standard_normal((n, 2))
         return _classification("xor", x, y, rng, 2, f"{self.description}; n={n}, noise={noise}")
 
 
-class RegressionConfig(SourceConfig):
+@DATASETS.register("regression")
+class LinearRegression(DataSource):
     """y = x·w + b + noise (regression)."""
 
-    type: Literal["regression"] = "regression"
-    n: PositiveInt = 200
-    features: PositiveInt = 4
-    noise: NonNegativeFloat = 0.1
-
-
-@DATASETS.register
-class LinearRegression(DataSource):
-    config_model = RegressionConfig
     description = "y = x·w + b + noise·ε with x, w, ε standard normal (regression target of shape (1,))"
 
-    def shape_rule(self, **params: Any) -> DataShape:
-        return (params["features"],), "regression", None, (1,)
+    def __init__(
+        self,
+        n: Samples = 200,
+        features: Annotated[PositiveInt, "input dimension"] = 4,
+        noise: Annotated[NonNegativeFloat, "standard deviation of the Gaussian noise on y"] = 0.1,
+    ):
+        self.n = int(n)
+        self.features = int(features)
+        self.noise = float(noise)
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, features: Any, noise: Any) -> Dataset:
-        n = positive_int("regression", "n", n)
-        features = positive_int("regression", "features", features)
-        noise = nonnegative_float("regression", "noise", noise)
+    def shape_rule(self) -> DataShape:
+        return (self.features,), "regression", None, (1,)
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
+        n, features, noise = self.n, self.features, self.noise
         w = rng.standard_normal(features)
         b = float(rng.standard_normal())
         x = rng.standard_normal((n, features))
@@ -573,33 +544,30 @@ class LinearRegression(DataSource):
         )
 
 
-class SyntheticConfig(SourceConfig):
+@DATASETS.register("synthetic")
+class Synthetic(DataSource):
     """Standard-normal inputs of a declared shape with random labels."""
 
-    type: Literal["synthetic"] = "synthetic"
-    n: PositiveInt = 256
-    sample_shape: ShapeList = Field(default_factory=lambda: [3, 32, 32])
-    num_classes: PositiveInt = 10
-
-
-@DATASETS.register
-class Synthetic(DataSource):
-    config_model = SyntheticConfig
     description = "standard-normal inputs of a declared per-sample shape with uniform random labels (for benchmarks)"
 
-    def shape_rule(self, **params: Any) -> DataShape:
-        if -1 in params["sample_shape"]:
+    def __init__(
+        self,
+        n: Samples = 256,
+        # never mutated: the list is the default as YAML writes it
+        sample_shape: Annotated[ShapeList, "the shape of every input sample; no -1"] = [3, 32, 32],  # noqa: B006
+        num_classes: Annotated[PositiveInt, "number of classes of the uniform random labels"] = 10,
+    ):
+        if -1 in sample_shape:
             raise MathflowError("synthetic: sample_shape cannot contain -1")
-        return tuple(params["sample_shape"]), "classification", params["num_classes"], ()
+        self.n = int(n)
+        self.sample_shape = tuple(int(d) for d in sample_shape)
+        self.num_classes = int(num_classes)
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, n: Any, sample_shape: Any, num_classes: Any) -> Dataset:
-        n = positive_int("synthetic", "n", n)
-        num_classes = positive_int("synthetic", "num_classes", num_classes)
-        if isinstance(sample_shape, (int, np.integer)) and not isinstance(sample_shape, bool):
-            sample_shape = [sample_shape]
-        if not isinstance(sample_shape, (list, tuple)) or not sample_shape:
-            raise MathflowError(f"synthetic: sample_shape must be a list of positive integers, got {sample_shape!r}")
-        shape = tuple(positive_int("synthetic", "sample_shape entry", d) for d in sample_shape)
+    def shape_rule(self) -> DataShape:
+        return self.sample_shape, "classification", self.num_classes, ()
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
+        n, shape, num_classes = self.n, self.sample_shape, self.num_classes
         x = rng.standard_normal((n, *shape), dtype=np.float32)
         y = rng.integers(0, num_classes, size=n, dtype=np.int64)
         return Dataset(
@@ -616,107 +584,162 @@ class Synthetic(DataSource):
 
 # --------------------------------------------------------------------------- files
 
+AllowNonfinite = Annotated[
+    Flag | None, "let NaN and infinities in the file through (default: refused at load, naming row and column)"
+]
+TaskOrGuess = Annotated[Task | None, "classification or regression; default: told by the targets"]
+ClassNames = Annotated[list[str] | None, "the names of the classes, in label order"]
 
-class CsvConfig(SourceConfig):
+
+class _FileSource(DataSource):
+    kind = "file"
+
+
+@DATASETS.register("csv")
+class CsvSource(_FileSource):
     """A CSV file with a header row (path relative to the pipeline file)."""
 
-    kind: ClassVar[str] = "file"
-    path_fields: ClassVar[tuple[str, ...]] = ("path",)
-    type: Literal["csv"] = "csv"
-    path: str
-    target: str | None = None
-    task: Task | None = None
-    categorical: Literal["onehot", "ordinal"] = "onehot"
-    delimiter: str = ","
-    features: list[str] | None = None
-    class_names: list[str] | None = None
-    categories: dict[str, list[Any]] | None = None
-    allow_nonfinite: Flag | None = Field(
-        None, description="let NaN and infinities in the file through (default: refused at load, naming row and column)"
-    )
-
-
-@DATASETS.register
-class CsvSource(DataSource):
-    config_model = CsvConfig
     description = "a CSV file with a header row; categorical columns one-hot (or ordinal) encoded"
+    path_fields = ("path",)
+    example = {"path": "data.csv"}
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, path: Any, **params: Any) -> Dataset:
+    def __init__(
+        self,
+        path: Annotated[str, "the CSV file, relative to the pipeline file; may be gzipped"],
+        target: Annotated[str | None, "the target column; default: the last column"] = None,
+        task: TaskOrGuess = None,
+        categorical: Annotated[
+            Literal["onehot", "ordinal"],
+            "categorical columns as one 0/1 column per category, or as the category's index in sorted order",
+        ] = "onehot",
+        delimiter: Annotated[str, "the field separator"] = ",",
+        features: Annotated[list[str] | None, "the feature columns in order; default: all but the target"] = None,
+        class_names: ClassNames = None,
+        categories: Annotated[
+            dict[str, list[Any]] | None,
+            "column → its categories in order: declares the column categorical and fixes its encoding",
+        ] = None,
+        allow_nonfinite: AllowNonfinite = None,
+    ):
+        self.path = path
+        self.target = target
+        self.task = task
+        self.categorical = categorical
+        self.delimiter = delimiter
+        self.features = features
+        self.class_names = class_names
+        self.categories = categories
+        self.allow_nonfinite = allow_nonfinite
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
         from mathflow.data.files import read_csv
 
-        return read_csv(path, base_dir=base_dir, **params)
+        return read_csv(
+            self.path,
+            self.target,
+            base_dir=base_dir,
+            task=self.task,
+            categorical=self.categorical,
+            delimiter=self.delimiter,
+            features=self.features,
+            class_names=self.class_names,
+            categories=self.categories,
+            allow_nonfinite=bool(self.allow_nonfinite),
+        )
 
 
-class NpzConfig(SourceConfig):
+@DATASETS.register("npz")
+class NpzSource(_FileSource):
     """Two arrays of a NumPy .npz archive."""
 
-    kind: ClassVar[str] = "file"
-    path_fields: ClassVar[tuple[str, ...]] = ("path",)
-    type: Literal["npz"] = "npz"
-    path: str
-    x_key: str = "x"
-    y_key: str = "y"
-    task: Task | None = None
-    class_names: list[str] | None = None
-    allow_nonfinite: Flag | None = Field(
-        None, description="let NaN and infinities in the file through (default: refused at load, naming row and column)"
-    )
-
-
-@DATASETS.register
-class NpzSource(DataSource):
-    config_model = NpzConfig
     description = "two arrays of a NumPy .npz archive (keys x_key and y_key)"
+    path_fields = ("path",)
+    example = {"path": "data.npz"}
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, path: Any, **params: Any) -> Dataset:
+    def __init__(
+        self,
+        path: Annotated[str, "the .npz archive, relative to the pipeline file"],
+        x_key: Annotated[str, "the name of the inputs array"] = "x",
+        y_key: Annotated[str, "the name of the targets array"] = "y",
+        task: TaskOrGuess = None,
+        class_names: ClassNames = None,
+        allow_nonfinite: AllowNonfinite = None,
+    ):
+        self.path = path
+        self.x_key = x_key
+        self.y_key = y_key
+        self.task = task
+        self.class_names = class_names
+        self.allow_nonfinite = allow_nonfinite
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
         from mathflow.data.files import read_npz
 
-        return read_npz(path, base_dir=base_dir, **params)
+        return read_npz(
+            self.path,
+            x_key=self.x_key,
+            y_key=self.y_key,
+            base_dir=base_dir,
+            task=self.task,
+            class_names=self.class_names,
+            allow_nonfinite=bool(self.allow_nonfinite),
+        )
 
 
-class NpyConfig(SourceConfig):
+@DATASETS.register("npy")
+class NpySource(_FileSource):
     """A pair of NumPy .npy files."""
 
-    kind: ClassVar[str] = "file"
-    path_fields: ClassVar[tuple[str, ...]] = ("x", "y")
-    type: Literal["npy"] = "npy"
-    x: str
-    y: str
-    task: Task | None = None
-    class_names: list[str] | None = None
-    allow_nonfinite: Flag | None = Field(
-        None, description="let NaN and infinities in the file through (default: refused at load, naming row and column)"
-    )
-
-
-@DATASETS.register
-class NpySource(DataSource):
-    config_model = NpyConfig
     description = "a pair of NumPy .npy files: inputs x and targets y"
+    path_fields = ("x", "y")
+    example = {"x": "x.npy", "y": "y.npy"}
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, x: Any, y: Any, **params: Any) -> Dataset:
+    def __init__(
+        self,
+        x: Annotated[str, "the .npy file of the inputs, relative to the pipeline file"],
+        y: Annotated[str, "the .npy file of the targets, relative to the pipeline file"],
+        task: TaskOrGuess = None,
+        class_names: ClassNames = None,
+        allow_nonfinite: AllowNonfinite = None,
+    ):
+        self.x = x
+        self.y = y
+        self.task = task
+        self.class_names = class_names
+        self.allow_nonfinite = allow_nonfinite
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
         from mathflow.data.files import read_npy_pair
 
-        return read_npy_pair(x, y, base_dir=base_dir, **params)
+        return read_npy_pair(
+            self.x,
+            self.y,
+            base_dir=base_dir,
+            task=self.task,
+            class_names=self.class_names,
+            allow_nonfinite=bool(self.allow_nonfinite),
+        )
 
 
-class IdxConfig(SourceConfig):
+@DATASETS.register("idx")
+class IdxSource(_FileSource):
     """MNIST-format IDX files (images and labels)."""
 
-    kind: ClassVar[str] = "file"
-    path_fields: ClassVar[tuple[str, ...]] = ("images", "labels")
-    type: Literal["idx"] = "idx"
-    images: str
-    labels: str
-    class_names: list[str] | None = None
-
-
-@DATASETS.register
-class IdxSource(DataSource):
-    config_model = IdxConfig
     description = "MNIST-format IDX files (gzipped or not): an images file and a labels file"
+    path_fields = ("images", "labels")
+    example = {"images": "train-images-idx3-ubyte.gz", "labels": "train-labels-idx1-ubyte.gz"}
 
-    def build(self, rng: np.random.Generator, base_dir: Any, *, images: Any, labels: Any, **params: Any) -> Dataset:
+    def __init__(
+        self,
+        images: Annotated[str, "the IDX images file, relative to the pipeline file"],
+        labels: Annotated[str, "the IDX labels file, relative to the pipeline file"],
+        class_names: ClassNames = None,
+    ):
+        self.images = images
+        self.labels = labels
+        self.class_names = class_names
+
+    def build(self, rng: np.random.Generator, base_dir: Any) -> Dataset:
         from mathflow.data.files import read_idx_pair
 
-        return read_idx_pair(images, labels, base_dir=base_dir, **params)
+        return read_idx_pair(self.images, self.labels, base_dir=base_dir, class_names=self.class_names)

@@ -20,11 +20,10 @@ import numbers
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
-from mathflow.component import Component
+from mathflow.component import Component, component_union
 from mathflow.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from mathflow.errors import MathflowError
 from mathflow.registry import Registry
-from mathflow.schema.base import component_union
 
 #: Every schedule by the name a pipeline uses (``cosine``, ``warmup``, ...); its config is its constructor.
 SCHEDULES: Registry[type[Schedule]] = Registry("schedule", discover=("mathflow.optim",), config_base=Component)

@@ -15,26 +15,9 @@ into "unknown layer 'desne' (did you mean 'dense'?)".
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Any, Union
+from typing import Any
 
-from pydantic import BeforeValidator, Field
-
-from mathflow.component import Component, Flag, SpecModel, split_component, yaml_bool
-from mathflow.schema.jsonschema import ComponentSchema
-
-
-def component_union(family: str, members: list[type[Component]]) -> Any:
-    """The annotated type of one ``family`` entry: normaliser + discriminated union + 3-form schema."""
-    for member in members:
-        member.family = family
-    union = Union[tuple(members)]  # type: ignore[valid-type]  # noqa: UP007
-    return Annotated[
-        union,
-        Field(discriminator="type"),
-        BeforeValidator(lambda v: split_component(v, family)),
-        ComponentSchema(family, members),
-    ]
-
+from mathflow.component import Component, Flag, SpecModel, component_union, split_component, yaml_bool
 
 __all__ = ["Component", "Flag", "SpecModel", "component_union", "split_component", "tags", "yaml_bool"]
 

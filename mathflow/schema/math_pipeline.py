@@ -13,12 +13,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from mathflow.component_schema import ComponentSchema
 from mathflow.config.kind import KINDS
 from mathflow.constraints import NonNegativeFloat, PositiveInt
 from mathflow.optim.optimizer import OPTIMIZERS
 from mathflow.schema.base import Component, Flag, SpecModel, split_component, tags
 from mathflow.schema.data import SourceEntry
-from mathflow.schema.jsonschema import ComponentSchema
 from mathflow.schema.tracking import TrackingSection
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -315,6 +315,6 @@ def math_json_schema() -> dict[str, Any]:
 
 def math_schema_text() -> str:
     """The schema as the text of ``schemas/math.schema.json``."""
-    from mathflow.schema.jsonschema import schema_file
+    from mathflow.component_schema import schema_file
 
     return schema_file(math_json_schema(), "math.schema.json")

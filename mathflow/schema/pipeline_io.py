@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mathflow.component_schema import schema_file
 from mathflow.config.errors import ConfigError, Issue, Location
 from mathflow.config.loader import Document
 from mathflow.schema.errors import Translator
-from mathflow.schema.jsonschema import schema_file
 from mathflow.schema.pipeline import PipelineSpec
 
 

@@ -19,9 +19,9 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from mathflow.component import Component, SpecModel
+from mathflow.component_schema import ComponentSchema
 from mathflow.registry import RegistryName, config_names
 from mathflow.schema.catalog import _type_label
-from mathflow.schema.jsonschema import ComponentSchema
 
 #: The pipeline whose ``model`` section illustrates the graph syntax.
 GRAPH_EXAMPLE = Path(__file__).resolve().parents[2] / "pipelines" / "residual.yaml"
