@@ -68,6 +68,7 @@ def resume(
     quiet: bool = False,
     progress: Any = None,
     console: TextIO | None = None,
+    figures_may_fork: bool = False,
 ) -> Any:
     """Continue the KILLED or FAILED run ``run_id`` from its last checkpoint in a new run of the same
     store and experiment; returns the new run's :class:`~mathflow.run.RunResult`. With a ``console``, a
@@ -102,6 +103,7 @@ def resume(
             extra_tags=tags,
             console=console,
             resume_from=checkpoint,
+            figures_may_fork=figures_may_fork,
         )
 
 

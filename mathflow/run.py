@@ -301,12 +301,14 @@ def run_pipeline(
     console: TextIO | None = None,
     callbacks: Iterable[Any] = (),
     resume_from: Any = None,
+    figures_may_fork: bool = False,
 ) -> RunResult:
     """Load, validate and compile ``path``, train it and record everything in MLflow. With a
     ``console``, :func:`run_header` is written to it once the data is ready (``quiet`` silences
     the progress only). ``callbacks`` are extra trainer callbacks (a sweep's pruner, say).
     ``resume_from`` (a :class:`~mathflow.train.checkpoint.Checkpoint`) continues a stopped run from it
-    (see :mod:`mathflow.resume`).
+    (see :mod:`mathflow.resume`). ``figures_may_fork``: the process may fork its figure helper (the
+    daemon's child; :class:`mathflow.process.Host`).
 
     SIGINT, SIGTERM and SIGHUP (main thread only) stop the run at the next safe point: training at its
     next step, logging between two store writes. The run ends KILLED with what was logged so far and
@@ -315,7 +317,7 @@ def run_pipeline(
     from mathflow.tracking.figure_worker import FigureWorker
     from mathflow.tracking.signals import stop_on_signals
 
-    with stop_on_signals() as stop, FigureWorker.start() as figures:
+    with stop_on_signals() as stop, FigureWorker.start(figures_may_fork) as figures:
         ctx = _open_run(
             path,
             overrides,
@@ -746,6 +748,7 @@ def rerun(
     device: str | None = None,
     quiet: bool = False,
     progress: Any = None,
+    figures_may_fork: bool = False,
 ) -> RerunResult:
     """Run the pipeline logged by ``run_id`` again (same store and experiment) and compare the
     final metrics (timings left out)."""
@@ -769,6 +772,7 @@ def rerun(
             quiet=quiet,
             progress=progress,
             extra_tags={"mathflow.rerun_of": run_id},
+            figures_may_fork=figures_may_fork,
         )
     before = dict(original.data.metrics)
     after = dict(mlf.get_run(result.run_id).data.metrics)

@@ -79,7 +79,7 @@ def test_import_does_not_pull_in_mlflow_or_cupy():
 END_PROCESS = """
 import atexit, concurrent.futures, sys, tempfile, threading
 from pathlib import Path
-from mathflow.cli import _end_process
+from mathflow.process import end_process
 
 marker = Path(sys.argv[1])
 folder = tempfile.TemporaryDirectory()  # removed by its finalizer, an exit handler
@@ -89,7 +89,7 @@ pool.submit(lambda: None).result()  # an idle worker thread, as MLflow's async l
 late = threading.Thread(target=lambda: (__import__("time").sleep(0.3), marker.with_suffix(".thread").touch()))
 late.start()  # a non-daemon thread still working: waited for
 sys.stdout.write("kept in the buffer" * 1000)
-_end_process(SYSTEM_EXIT)
+end_process(SYSTEM_EXIT)
 """
 
 

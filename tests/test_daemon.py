@@ -314,7 +314,7 @@ def test_idle_seconds_from_the_environment() -> None:
 
 
 def test_the_client_imports_nothing_heavy_before_it_decides() -> None:
-    probe = "import sys; import mathflow.daemon.client; print(' '.join(sorted(sys.modules)))"
+    probe = "import sys; import mathflow.host.entry; print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     heavy = {"mlflow", "typer", "pydantic", "yaml", "rich", "sqlalchemy", "matplotlib", "mathflow.cli"}
     assert heavy.isdisjoint(loaded)

@@ -829,11 +829,9 @@ def test_figures_not_drawn_by_a_helper_are_drawn_by_the_run(tmp_path: Path) -> N
 _FORKED_HELPER = """
 import json, sys
 import matplotlib.figure
-from mathflow.tracking import figure_worker
 from mathflow.tracking.figure_worker import FigureWorker, ForkedHelper
 assert FigureWorker.start().process is None  # not allowed: drawn in-process
-figure_worker.FORK_ALLOWED = True  # as the daemon's child
-worker = FigureWorker.start()
+worker = FigureWorker.start(fork_allowed=True)  # as the daemon's child
 assert isinstance(worker.process, ForkedHelper), worker.process
 history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]
 worker.submit(sys.argv[1], {"curves.png": ("learning_curves", {"history": history}), "bad.png": ("confusion", {})})

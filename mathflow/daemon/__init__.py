@@ -10,10 +10,16 @@ child's exit status back as its own.
 
 - :mod:`mathflow.daemon.protocol`: where a daemon listens (one per interpreter, ``sys.path`` and
   import-relevant environment), and the messages on its socket.
-- :mod:`mathflow.daemon.client`: the console script; goes through a daemon when one is listening,
-  otherwise runs the command in its own process and, for commands that import MLflow, starts one.
-- :mod:`mathflow.daemon.server`: the daemon itself (preload, fork per command, idle exit, restart
-  when a loaded module's file changes).
+- :mod:`mathflow.daemon.client`: the caller's side: have a listening daemon run the command and
+  relay to it; start a daemon in the background.
+- :mod:`mathflow.daemon.server`: the daemon's loop (fork per command, idle exit, restart when a
+  loaded module's file changes), given what to preload and what a child runs.
+- :mod:`mathflow.daemon.control`: ``mathflow daemon status|start|stop``.
+
+This package sits below the command line, which drives :mod:`~mathflow.daemon.control`. What runs
+the command line sits above it, in :mod:`mathflow.host`: the console script
+(:mod:`mathflow.host.entry`) and the daemon process (:mod:`mathflow.host.daemon`), which preloads
+:mod:`mathflow.startup`'s list.
 
 ``MATHFLOW_DAEMON=off`` runs every command in its own process; ``mathflow daemon status|start|stop``.
 """

@@ -1,16 +1,17 @@
-"""The ``mathflow`` console script: run the command in a daemon's child when one listens, else here.
+"""The client side of the daemon: have it run this process's command, or start one in the background.
 
-Decision, for ``mathflow COMMAND ...``:
+The console script (:mod:`mathflow.host.entry`) decides, for ``mathflow COMMAND ...``:
 
 1. ``MATHFLOW_DAEMON=off``, the ``daemon`` command itself, or no usable daemon folder: run here.
-2. A daemon listens for this interpreter and environment: it runs the command; this process
-   forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, stops it with itself on
-   Ctrl-Z (SIGTSTP) and continues it with itself, and ends as it ended (the same exit code, or the
-   same signal).
+2. A daemon listens for this interpreter and environment (:func:`through_daemon`): it runs the
+   command; this process forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, stops
+   it with itself on Ctrl-Z (SIGTSTP) and continues it with itself, and ends as it ended (the same
+   exit code, or the same signal).
 3. None listens (or it has gone stale): run here; for a command that imports MLflow
-   (:data:`STARTS_DAEMON`), start a daemon in the background when it is done, for the next command.
+   (:data:`STARTS_DAEMON`), start a daemon in the background when it is done (:func:`start_daemon`),
+   for the next command.
 
-Nothing but the standard library and the mathflow package itself is imported before that decision.
+Nothing but the standard library and the mathflow package itself is imported here.
 """
 
 from __future__ import annotations
@@ -38,23 +39,6 @@ FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUS
 def command_of(argv: list[str]) -> str | None:
     """The sub-command of ``mathflow ARGV`` (its first word that is not an option)."""
     return next((word for word in argv if not word.startswith("-")), None)
-
-
-def main() -> None:
-    """Console-script entry point (see the module docstring)."""
-    command = command_of(sys.argv[1:])
-    if command != "daemon" and protocol.enabled(os.environ):
-        found = protocol.place(os.environ)
-        if found is not None:
-            through_daemon(found)  # returns only when no daemon took the command
-            if command in STARTS_DAEMON:
-                import atexit
-
-                # once this command is done (no competing for the CPU), in the environment it was given
-                atexit.register(start_daemon, found, environment=dict(os.environ))
-    from mathflow.cli import main as run_here
-
-    run_here()
 
 
 def through_daemon(found: protocol.Place) -> None:
@@ -131,7 +115,9 @@ def _is_open(fd: int) -> bool:
 def start_daemon(found: protocol.Place, wait: float = 0.0, environment: dict[str, str] | None = None) -> bool:
     """Start the daemon of ``found`` in the background (its own session, its output in its log, this
     process's ``environment`` by default), unless one holds its lock already. With ``wait``, wait that
-    many seconds for it to listen. Returns whether one is listening (always False without ``wait``)."""
+    many seconds for it to listen. Returns whether one is listening (always False without ``wait``).
+    Its program is the host's (:mod:`mathflow.host.daemon`), named here, not imported: it runs the
+    command line, a floor above this one."""
     import fcntl
     import json
     import subprocess
@@ -151,7 +137,7 @@ def start_daemon(found: protocol.Place, wait: float = 0.0, environment: dict[str
                 [
                     sys.executable,
                     "-c",
-                    "from mathflow.daemon.server import main; main()",
+                    "from mathflow.host.daemon import main; main()",  # the host: the daemon runs the command line
                     str(found.folder),
                     found.key,
                     json.dumps(sys.path),

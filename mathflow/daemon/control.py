@@ -81,6 +81,18 @@ def stop(every: bool = False, wait: float = 30.0) -> dict[str, Any] | None:
     return {"stopping": True, "running": sum(int(answer.get("running", 0)) for answer in answers)}
 
 
+def report(action: str, every: bool = False, json_out: bool = False) -> str:
+    """``mathflow daemon ACTION``: do ``action`` (status, start or stop; ``every`` daemon for stop) and
+    say what was found: in words, or (``json_out``) as one JSON object (``null``: no daemon)."""
+    import json
+
+    actions = {"status": status, "start": start, "stop": lambda: stop(every)}
+    if action not in actions:
+        raise MathflowError(f"unknown daemon action {action!r}; choose one of: status, start, stop")
+    state = actions[action]()
+    return json.dumps(state) if json_out else describe(state)
+
+
 def _holds_lock(found: protocol.Place) -> bool:
     """Whether a daemon process still holds the lock of ``found``."""
     import fcntl

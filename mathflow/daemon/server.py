@@ -1,8 +1,10 @@
 """The daemon: import MLflow, its SQL store, matplotlib and mathflow once, then fork a child per command.
 
-    python -c "from mathflow.daemon.server import main; main()" FOLDER KEY SYS_PATH_JSON IDLE_SECONDS
+    python -c "from mathflow.host.daemon import main; main()" FOLDER KEY SYS_PATH_JSON IDLE_SECONDS
 
 (started by :func:`mathflow.daemon.client.start_daemon`, in its own session, in the daemon folder).
+This module is the mechanism; :mod:`mathflow.host.daemon` gives it what to import ahead and the
+command each child runs (the command line), from the floor above the command line.
 
 - **One per place.** It holds an exclusive lock on ``<key>.lock`` for its whole life; a second one
   started for the same place exits at once. It listens only once everything is imported, so a
@@ -10,11 +12,12 @@
 - **Callers.** Only processes of this user (``SO_PEERCRED``) in a folder only this user may enter.
 - **A command** is a request ``{"argv", "cwd", "env", "fds"}`` with the caller's standard streams
   attached. The daemon forks; the child takes the streams as its 0, 1, 2, the folder, environment
-  (plus any default its imports set) and arguments, reseeds the random generators, and runs
-  :func:`mathflow.cli.main`, which ends the process. The daemon answers ``{"pid"}`` at once and
-  ``{"exit": code}`` or ``{"signal": n}`` when the child ends. Meanwhile it reads the caller's
-  connection: ``{"signal": n}`` is sent to the child, and the caller going away (the connection
-  closes) kills the child, as killing the caller's own process would have killed the command.
+  (plus any default its imports set) and arguments, reseeds the random generators, and runs the
+  command (:func:`mathflow.cli.main`, given by the host), which ends the process. The daemon answers
+  ``{"pid"}`` at once and ``{"exit": code}`` or ``{"signal": n}`` when the child ends. Meanwhile it
+  reads the caller's connection: ``{"signal": n}`` is sent to the child, and the caller going away
+  (the connection closes) kills the child, as killing the caller's own process would have killed
+  the command.
   The child has a single thread, as a process of its own would.
 - **Staleness.** Before every command it compares the size and modification time of every module
   file it has imported with those it imported: if one changed (an upgrade, an edit of mathflow),
@@ -36,63 +39,13 @@ import struct
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mathflow.daemon import protocol
 
-PRELOAD = (
-    "numpy",
-    "yaml",
-    "pydantic",
-    "typer",
-    "rich.console",
-    "rich.table",
-    "mathflow",
-    "mathflow.cli",
-    "mathflow.run",
-    "mathflow.tracking.run",
-    "mathflow.tracking.store",
-    "mathflow.predictor",
-    "mathflow.mathpipe",
-    "mlflow",
-    "mlflow.pyfunc",
-    "mlflow.store.tracking.sqlalchemy_store",
-    "mlflow.store.db.utils",
-    "alembic.migration",
-    "alembic.script",
-    "sqlalchemy.dialects.sqlite",
-    "git",
-    "matplotlib",
-    "matplotlib.figure",
-    "matplotlib.backends.backend_agg",
-    "sklearn.datasets",
-    "onnx",
-)
-"""What a command would import on its own, imported once here (a module that is not installed is skipped)."""
-
 _PEER = struct.Struct("3i")  # struct ucred: pid, uid, gid
-
-
-def preload() -> None:
-    """Import :data:`PRELOAD` and draw one figure, so that a child finds fonts and caches loaded."""
-    import importlib
-
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        figure = Figure(figsize=(2, 2))
-        figure.add_subplot().plot([0, 1], [1, 0], label="warm-up")
-        figure.legend()
-        FigureCanvasAgg(figure).print_png(io.BytesIO())
-    except ImportError:
-        pass
 
 
 def module_files() -> dict[str, tuple[int, int]]:
@@ -133,9 +86,10 @@ def log(message: str) -> None:
 class Daemon:
     """The accept-fork-reap loop; see the module docstring."""
 
-    def __init__(self, place: protocol.Place, idle_seconds: float) -> None:
+    def __init__(self, place: protocol.Place, idle_seconds: float, command: Callable[[], object]) -> None:
         self.place = place
         self.idle_seconds = idle_seconds
+        self.command = command  # what a child runs: the command line, which ends the process
         self.children: dict[int, socket.socket] = {}
         self.served = 0
         self.started = time.time()
@@ -387,12 +341,7 @@ def run_child(conn: socket.socket, request: dict[str, Any], fds: list[int], daem
             os._exit(1)
         conn.close()  # the daemon watches the caller for this process
         reseed()
-        from mathflow.tracking import figure_worker
-
-        figure_worker.FORK_ALLOWED = True  # a fork of a process without threads: its figure helper may fork too
-        from mathflow.cli import main
-
-        main()
+        daemon.command()
     except SystemExit as exc:
         code = exc.code
         os._exit(code if isinstance(code, int) else (0 if code is None else 1))
@@ -443,8 +392,9 @@ def reseed() -> None:
         numpy.random.seed()
 
 
-def main() -> None:
-    """Entry point of the daemon process (see the module docstring for its arguments)."""
+def main(preload: Callable[[], object], command: Callable[[], object]) -> None:
+    """The daemon process (see the module docstring for its arguments): ``preload`` imports what the
+    commands need, once; each forked child then runs ``command`` (which ends the process)."""
     folder, key, sys_path, idle = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), float(sys.argv[4])
     sys.path[:] = sys_path
     place = protocol.Place(Path(folder), key)
@@ -457,7 +407,7 @@ def main() -> None:
     environment = dict(os.environ)
     preload()
     log(f"imported {len(sys.modules)} modules in {time.perf_counter() - started:.2f} s")
-    daemon = Daemon(place, idle)
+    daemon = Daemon(place, idle, command)
     daemon.import_defaults = {name: value for name, value in os.environ.items() if name not in environment}
     freeze_imports()
     daemon.serve_forever()
@@ -473,7 +423,3 @@ def freeze_imports() -> None:
 
     gc.collect()
     gc.freeze()
-
-
-if __name__ == "__main__":
-    main()

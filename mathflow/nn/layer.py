@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -409,28 +409,6 @@ def layer_from_config(entry: dict[str, Any]) -> Layer:
     return LAYERS.get(kind).from_config(config)
 
 
-# ---------------------------------------------------------------------------- argument checks
-def positive_int(layer: str, arg: str, value: Any) -> int:
-    """``value`` as a positive int, or a MathflowError naming the layer and argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise MathflowError(f"{layer}: {arg} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def int_pair(layer: str, arg: str, value: Any) -> tuple[int, int]:
-    """An int or a pair of ints, each positive, as a pair."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise MathflowError(f"{layer}: {arg} must be an integer or a pair of integers, got {value!r}")
-        return positive_int(layer, arg, value[0]), positive_int(layer, arg, value[1])
-    v = positive_int(layer, arg, value)
-    return v, v
-
-
-def fmt_shape(shape: Sequence[int]) -> str:
-    return str(tuple(shape))
-
-
 __all__ = [
     "ACTIVATIONS",
     "ActivationName",
@@ -439,9 +417,6 @@ __all__ = [
     "LAYERS",
     "Layer",
     "ParameterSpec",
-    "fmt_shape",
-    "int_pair",
     "layer_from_config",
     "layer_to_config",
-    "positive_int",
 ]

@@ -35,10 +35,9 @@ def _ignore_stop_signals() -> None:
 def _worker_main(conn: Connection) -> None:
     """A worker's life: take a job, run it, send its outcome; stop at ``None`` or when the sweep goes."""
     _ignore_stop_signals()
-    import mathflow.run  # noqa: F401
-    from mathflow.tracking.run import warm_up
+    from mathflow.startup import warm_up_worker
 
-    warm_up()  # paid once per worker: mathflow, NumPy, MLflow's pyfunc, matplotlib
+    warm_up_worker()  # paid once per worker: mathflow, NumPy, MLflow's pyfunc, matplotlib
 
     def ask_prune(key: str) -> Any:
         def ask(epoch: int, value: float) -> bool:

@@ -12,9 +12,9 @@ saved as MLflow's ``log_figure`` saves it (``savefig`` with the defaults). A fig
 could not draw comes back as None, and the caller draws it itself: the helper saves time, never a
 result. In a process that has imported neither MLflow nor matplotlib yet (a fresh ``mathflow run``)
 it is a new interpreter, in its own session so that a terminal's Ctrl-C reaches the run alone; in
-a command run by the daemon (:mod:`mathflow.daemon`, which sets :data:`FORK_ALLOWED`) it is a fork
-of the run's process, ready at once. Anywhere else (a long-lived process, a Ray worker, whose
-threads Python may not even see) the figures are drawn in-process. The helper ends when its input
+a command run by the daemon (whose host passes ``fork_allowed`` down to :meth:`FigureWorker.start`)
+it is a fork of the run's process, ready at once. Anywhere else (a long-lived process, a Ray worker,
+whose threads Python may not even see) the figures are drawn in-process. The helper ends when its input
 closes, also when the run's process dies.
 """
 
@@ -29,10 +29,6 @@ import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
-
-FORK_ALLOWED = False
-"""Whether this process may fork its helper: set by the daemon in the child that runs a command (a
-fork of a process without threads). Forking is not safe in a process with threads of its own."""
 
 #: Figure kinds: the function of :mod:`mathflow.tracking.figures` that draws each (keyword arguments
 #: from the request).
@@ -59,10 +55,12 @@ class FigureWorker:
         self._files: dict[str, Path] = {}
 
     @classmethod
-    def start(cls) -> FigureWorker:
-        """Start the helper (see the module docstring for which kind, or none), unless the start fails."""
+    def start(cls, fork_allowed: bool = False) -> FigureWorker:
+        """Start the helper (see the module docstring for which kind, or none), unless the start fails.
+        ``fork_allowed``: this process may fork it (the daemon's child that runs a command, a fork of a
+        process without threads); forking is not safe in a process with threads of its own."""
         if "mlflow" in sys.modules or "matplotlib.figure" in sys.modules:
-            warm = FORK_ALLOWED and "matplotlib.figure" in sys.modules and threading.active_count() == 1
+            warm = fork_allowed and "matplotlib.figure" in sys.modules and threading.active_count() == 1
             return cls(ForkedHelper.start() if warm else None)
         try:
             process = subprocess.Popen(

@@ -627,14 +627,6 @@ def use_agg() -> None:
         matplotlib.use("Agg")
 
 
-def warm_up() -> None:
-    """Import what recording a run needs (MLflow's pyfunc, matplotlib's off-screen figures) ahead
-    of time, in a process that will record many runs (a sweep's worker)."""
-    import mlflow.pyfunc  # noqa: F401
-
-    new_figure().clear()
-
-
 def new_figure(**kwargs: Any) -> Any:
     """A matplotlib ``Figure`` drawn off-screen (no pyplot, no GUI backend): ``fig.add_subplot()`` to plot."""
     use_agg()
