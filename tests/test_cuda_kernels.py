@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import mathflow as mf
+from mathflow import optim
 from mathflow.functional import conv as C
 from mathflow.functional import nn as NN
 from mathflow.kernels import cuda
-from mathflow.optim import SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSProp
 
 POINTER = {"T*": None, "int*": np.int32, "long long*": np.int64}
 
@@ -203,22 +203,13 @@ def test_cross_entropy_with_class_indices_runs_the_fused_kernels_on_a_gpu(fake_c
     assert logits.grad is not None and logits.grad.shape == (8, 5)
 
 
-OPTIMIZERS = [
-    lambda p: SGD(p, lr=0.1, weight_decay=0.01),
-    lambda p: Momentum(p, lr=0.05),
-    lambda p: Nesterov(p, lr=0.05),
-    lambda p: Adam(p, lr=1e-2, weight_decay=0.1),
-    lambda p: AdamW(p, lr=1e-2),
-    lambda p: RMSProp(p, lr=1e-2),
-    lambda p: Adagrad(p, lr=0.1),
-]
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("make", OPTIMIZERS)
-def test_optimizer_gpu_paths_launch_their_kernels(fake_cupy, monkeypatch, make, dtype):
+@pytest.mark.parametrize("name", sorted({c.registry_name for c in optim.OPTIMIZERS.components()}))
+def test_optimizer_gpu_paths_launch_their_kernels(fake_cupy, monkeypatch, name, dtype):
+    """Every registered optimizer (with weight decay, so its decay path runs too) updates a GPU
+    parameter with one kernel of its own."""
     p = mf.tensor(np.ones((3, 4), dtype), requires_grad=True)
-    opt = make([p])
+    opt = optim.OPTIMIZERS.create(name, params=[p], weight_decay=0.01)
     monkeypatch.setattr(cuda, "on_gpu", lambda a: True)
     p.grad = mf.tensor(np.ones((3, 4), np.float32))  # cast to the parameter's dtype on launch
     opt.step()
