@@ -187,11 +187,6 @@ class Layer:
         recording its forward pass (:mod:`mathflow.autodiff.trace`), so it defines no ``export``."""
         raise NotImplementedError(f"{type(self).__name__} is exported by tracing its forward pass")
 
-    def export_state(self, builder: Any, name: str) -> str:
-        """The parameter or buffer ``name`` of this layer as a constant of the exported program."""
-        value = getattr(self, name)
-        return builder.constant(name, to_numpy(value.data if isinstance(value, Tensor) else value))
-
     # ------------------------------------------------------------------ training mode
     def train(self, mode: bool = True) -> Layer:
         """Switch this layer and its children to training (``True``) or evaluation mode."""
