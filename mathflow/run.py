@@ -30,12 +30,12 @@ from typing import Any, TextIO
 import numpy as np
 
 from mathflow.errors import MathflowError
+from mathflow.run_report import END_METRICS, node_table, print_header
 from mathflow.train.progress import ProgressReporter, make_progress
 
 SPARSITY_TOLERANCE = 1e-3
 """A weight counts as zero for the ``weight_sparsity`` metric when |w| < this."""
 
-_NOT_COMPARED = ("train_seconds",)
 
 METRIC_WRITE_SECONDS = 1.0
 """Epoch metrics are written to the store together, at most once per this many seconds."""
@@ -116,29 +116,6 @@ def config_hash(resolved: Mapping[str, Any]) -> str:
     """SHA-256 of the resolved pipeline in canonical JSON (sorted keys, no spaces)."""
     text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def node_table(compiled: Any) -> str:
-    """The per-node table (name, type, inputs, output shape, parameters, YAML line) as text."""
-    rows = compiled.graph.rows()
-    header = ("name", "type", "inputs", "output shape", "params", "line")
-    lines = [
-        (
-            str(r["name"]),
-            str(r["type"]),
-            ", ".join(r.get("inputs", [])),
-            str(r["output_shape"]),
-            f"{r['params']:,}",
-            "" if r.get("line") is None else str(r["line"]),
-        )
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    out.append("  ".join("-" * w for w in widths))
-    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in lines]
-    out.append(f"total parameters: {compiled.graph.total_params:,}")
-    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -304,7 +281,7 @@ def run_pipeline(
     figures_may_fork: bool = False,
 ) -> RunResult:
     """Load, validate and compile ``path``, train it and record everything in MLflow. With a
-    ``console``, :func:`run_header` is written to it once the data is ready (``quiet`` silences
+    ``console``, :func:`~mathflow.run_report.run_header` is written to it once the data is ready (``quiet`` silences
     the progress only). ``callbacks`` are extra trainer callbacks (a sweep's pruner, say).
     ``resume_from`` (a :class:`~mathflow.train.checkpoint.Checkpoint`) continues a stopped run from it
     (see :mod:`mathflow.resume`). ``figures_may_fork``: the process may fork its figure helper (the
@@ -331,7 +308,7 @@ def run_pipeline(
             stop.check()
             _log_pipeline(ctx)
             data = _prepare_data(ctx, stop)
-            _print_header(console, ctx, data, path)
+            print_header(console, ctx, data, path)
             training = _build_training(ctx, "quiet" if quiet else progress, stop, resume_from)
             training.trainer.add_callbacks(callbacks)
             _train(ctx, training, data)
@@ -512,7 +489,6 @@ def _final_metrics(ctx: _RunContext, training: _Training, data: Any) -> dict[str
     return final
 
 
-_END_METRICS = ("train_seconds", "best_epoch", "stopped_epoch")
 """Final metrics logged once at the end, besides the ``test_*`` ones."""
 
 
@@ -522,7 +498,7 @@ def _log_final_metrics(run: Any, final: dict[str, float], training: _Training) -
     metrics of those weights follow at ``step = epochs done + 1``: MLflow's latest values are then those of the
     logged model, as the console's end block says."""
     epochs_done = len(training.history)
-    logged = {k: v for k, v in final.items() if k.startswith("test_") or k in _END_METRICS}
+    logged = {k: v for k, v in final.items() if k.startswith("test_") or k in END_METRICS}
     run.log_metrics(logged, step=epochs_done)
     if training.sparsity:
         run.log_metrics({"weight_sparsity": final["weight_sparsity"]}, step=epochs_done)
@@ -635,161 +611,10 @@ def _log_onnx(run: Any, description: dict[str, Any], constants: dict[str, Any]) 
         run.log_artifact(path)
 
 
-# --------------------------------------------------------------------------------------------------
-# the console: one block at the start of a run, one at the end
-# --------------------------------------------------------------------------------------------------
-def _columns(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
-    """Rows of cells as left-aligned columns (the last column, numbers, aligned right)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)] + [row[-1].rjust(widths[-1])]
-        lines.append(indent + "  ".join(cells).rstrip())
-    return lines
-
-
-def model_lines(compiled: Any) -> list[str]:
-    """The compiled model as a compact table: layer, type, (inputs,) output shape, parameters."""
-    graph = compiled.graph
-    wired = not graph.sequential
-    rows = [("layer", "type", *(("inputs",) if wired else ()), "output shape", "params")]
-    for row in graph.rows():
-        inputs = (", ".join(row.get("inputs", [])),) if wired else ()
-        rows.append((str(row["name"]), str(row["type"]), *inputs, str(row["output_shape"]), f"{row['params']:,}"))
-    return [*_columns(rows), f"  total parameters: {graph.total_params:,}"]
-
-
-def run_header(ctx: _RunContext, data: Any, path: str | os.PathLike[str]) -> str:
-    """The block printed when a run starts: pipeline, data and splits, model table, store, run and
-    the run's page in the MLflow UI."""
-    from mathflow.tracking.ui import run_page
-
-    splits = {name: len(split) for name, split in data.splits.items()}
-    sizes = " · ".join(f"{name} {count:,}" for name, count in splits.items())
-    lines = [
-        f"pipeline  {ctx.spec.name} ({os.fspath(path)})",
-        f"data      {ctx.compiled.data.describe()}: {sum(splits.values()):,} samples ({sizes})",
-        "model",
-        *model_lines(ctx.compiled),
-        f"store     {ctx.tracker.tracking_uri}",
-        f"run       {ctx.run.run_id} in experiment {ctx.experiment!r} on {ctx.backend.device_name}",
-        f"ui        {run_page(ctx.tracker.tracking_uri, ctx.run.experiment_id, ctx.run.run_id)}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _print_header(console: TextIO | None, ctx: _RunContext, data: Any, path: str | os.PathLike[str]) -> None:
-    if console is not None:
-        console.write(run_header(ctx, data, path))
-        console.flush()
-
-
-def _metric_groups(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Final metrics by split (train, val, test) without the prefix; any other metric under "other"."""
-    groups: dict[str, dict[str, float]] = {}
-    for key, value in metrics.items():
-        if key in _END_METRICS:
-            continue
-        split, _, name = key.partition("_")
-        if split not in ("train", "val", "test") or not name:
-            split, name = "other", key
-        groups.setdefault(split, {})[name] = value
-    return groups
-
-
-def _stop_line(history: Any) -> str | None:
-    """When and why training stopped before its last epoch (and which weights were restored)."""
-    epoch = getattr(history, "stopped_epoch", None)
-    if epoch is None:
-        return None
-    reason = str(getattr(history, "stop_reason", None) or "stopped by a callback")
-    what, _, why = reason.partition(": ") if reason.startswith("early stopping: ") else ("stopped", "", reason)
-    line = f"  {what} at epoch {epoch}: {why}"
-    restored = getattr(history, "restored_epoch", None)
-    return line + (f"; the weights of epoch {restored} were restored" if restored is not None else "")
-
-
-def run_summary(result: RunResult) -> str:
-    """The block printed when a run ends: run id, epochs and time, early stopping, the final metrics."""
-    lines = [
-        f"run {result.run_id} in experiment {result.experiment!r}: {result.epochs} epochs, "
-        f"{result.steps} steps, {result.train_seconds:.2f} s training"
-    ]
-    stop = _stop_line(result.history)
-    if stop:
-        lines.append(stop)
-    for split, values in _metric_groups(result.metrics).items():
-        lines.append(f"  {split:<6}" + " · ".join(f"{k} {v:.4f}" for k, v in values.items()))
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------------
-# rerun
-# --------------------------------------------------------------------------------------------------
-@dataclass
-class RerunResult:
-    original_run_id: str
-    result: RunResult
-    compared: dict[str, tuple[float, float]]
-
-    @property
-    def matches(self) -> bool:
-        return all(a == b for a, b in self.compared.values())
-
-    @property
-    def differences(self) -> dict[str, tuple[float, float]]:
-        return {k: v for k, v in self.compared.items() if v[0] != v[1]}
-
-
-def rerun(
-    run_id: str,
-    *,
-    tracking_uri: str | None = None,
-    device: str | None = None,
-    quiet: bool = False,
-    progress: Any = None,
-    figures_may_fork: bool = False,
-) -> RerunResult:
-    """Run the pipeline logged by ``run_id`` again (same store and experiment) and compare the
-    final metrics (timings left out)."""
-    from mathflow.tracking import resolve_tracking_uri
-    from mathflow.tracking.store import client
-
-    uri = resolve_tracking_uri(tracking_uri)
-    mlf = client(uri)
-    try:
-        original = mlf.get_run(run_id)
-    except Exception as exc:  # noqa: BLE001 - MLflow raises its own exception type
-        raise MathflowError(f"no run {run_id!r} in {uri}") from exc
-    experiment = mlf.get_experiment(original.info.experiment_id).name
-    with tempfile.TemporaryDirectory(prefix="mathflow-rerun-") as tmp:
-        local = mlf.download_artifacts(run_id, "pipeline.yaml", tmp)
-        result = run_pipeline(
-            local,
-            device=device,
-            tracking_uri=uri,
-            experiment=experiment,
-            quiet=quiet,
-            progress=progress,
-            extra_tags={"mathflow.rerun_of": run_id},
-            figures_may_fork=figures_may_fork,
-        )
-    before = dict(original.data.metrics)
-    after = dict(mlf.get_run(result.run_id).data.metrics)
-    compared = {k: (float(before[k]), float(after[k])) for k in sorted(after) if k in before and k not in _NOT_COMPARED}
-    return RerunResult(run_id, result, compared)
-
-
 __all__ = [
-    "RerunResult",
     "RunResult",
     "config_hash",
-    "node_table",
-    "model_lines",
-    "rerun",
     "resolved_pipeline",
-    "run_header",
     "run_pipeline",
-    "run_summary",
     "weight_sparsity",
 ]

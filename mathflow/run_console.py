@@ -45,7 +45,8 @@ def run_file(
         outcome = run_math(file, overrides, tracking_uri=tracking_uri, experiment=experiment, quiet=quiet or json_out)
         return [json.dumps(outcome)] if json_out else []
 
-    from mathflow.run import run_pipeline, run_summary
+    from mathflow.run import run_pipeline
+    from mathflow.run_report import run_summary
 
     console = run_console(json_out)
     result = run_pipeline(
@@ -74,7 +75,7 @@ def rerun_report(
 ) -> tuple[list[str], int]:
     """``mathflow rerun``: run the pipeline of ``run_id`` again; the lines that say whether its metrics
     match (and the ``--json`` line), and the exit code: 0 when they match, 2 when they differ."""
-    from mathflow.run import rerun
+    from mathflow.rerun import rerun
 
     outcome = rerun(run_id, tracking_uri=tracking_uri, device=device, quiet=quiet, figures_may_fork=figures_may_fork)
     new_id = outcome.result.run_id
@@ -106,7 +107,7 @@ def resume_run(
     """``mathflow resume``: continue a KILLED or FAILED run from its last checkpoint in a new run; the
     ``--json`` line (none without ``json_out``)."""
     from mathflow.resume import resume
-    from mathflow.run import run_summary
+    from mathflow.run_report import run_summary
 
     console = run_console(json_out)
     result = resume(run_id, tracking_uri=tracking_uri, quiet=quiet, console=console, figures_may_fork=figures_may_fork)

@@ -26,6 +26,8 @@ FLOORS: dict[int, tuple[str, ...]] = {
     6: ("tracking",),
     7: (
         "run",
+        "run_report",
+        "rerun",
         "resume",
         "predictor",
         "sweep",

@@ -97,7 +97,7 @@ def test_json_moves_the_blocks_to_stderr(tmp_path: Path) -> None:
 
 def test_model_lines_of_a_graph_show_the_inputs() -> None:
     from mathflow.pipeline import load_pipeline
-    from mathflow.run import model_lines
+    from mathflow.run_report import model_lines
 
     _, compiled = load_pipeline(ROOT / "pipelines" / "residual.yaml", [])
     lines = model_lines(compiled)
@@ -130,7 +130,8 @@ def test_early_stopping_metrics_and_reason() -> None:
 @pytest.mark.parametrize("quiet", [False, True])
 def test_run_summary_without_a_store(quiet: bool) -> None:
     """run_summary groups the final metrics by split and leaves the timing and epochs out."""
-    from mathflow.run import RunResult, run_summary
+    from mathflow.run import RunResult
+    from mathflow.run_report import run_summary
 
     result = RunResult(
         run_id="r" * 32,

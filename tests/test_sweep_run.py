@@ -140,7 +140,7 @@ def test_runs_sweep_lists_the_trials_best_first_and_compare_shows_the_difference
 
 
 def test_a_trial_reruns_to_the_same_metrics(grid: dict[str, Any]) -> None:
-    from mathflow.run import rerun
+    from mathflow.rerun import rerun
 
     trial = grid["children"][0]
     outcome = rerun(trial.info.run_id, tracking_uri=grid["mlf"].tracking_uri, quiet=True)
