@@ -101,9 +101,8 @@ class Function:
                 out._ctx = self
                 out._index = index
                 out._generation = self.generation + 1
-        tracer = trace.active()
-        if tracer is not None:
-            tracer.record(self, inputs, outputs)
+        if trace.ACTIVE:  # exporting: record this op's inference form
+            trace.ACTIVE[-1].record(self, inputs, outputs)
         return outputs if multi else outputs[0]
 
     def release(self) -> None:

@@ -25,23 +25,24 @@ from typing import Any
 from mathflow.backend import to_numpy
 from mathflow.errors import MathflowError
 
-_ACTIVE: list[Tracer] = []
+#: The tracer recording now, if any (a list, so that the hot path tests it with one truth test).
+ACTIVE: list[Tracer] = []
 
 
 def active() -> Tracer | None:
-    """The tracer recording now, or None (the usual case: one list look-up on the hot path)."""
-    return _ACTIVE[-1] if _ACTIVE else None
+    """The tracer recording now, or None."""
+    return ACTIVE[-1] if ACTIVE else None
 
 
 @contextlib.contextmanager
 def paused() -> Iterator[None]:
     """Run a block without recording (a layer that writes its own inference form)."""
-    saved = _ACTIVE[:]
-    _ACTIVE.clear()
+    saved = ACTIVE[:]
+    ACTIVE.clear()
     try:
         yield
     finally:
-        _ACTIVE[:] = saved
+        ACTIVE[:] = saved
 
 
 class Tracer:
@@ -60,13 +61,13 @@ class Tracer:
         self._values: dict[int, tuple[Any, str]] = {}
 
     def __enter__(self) -> Tracer:
-        if _ACTIVE:
+        if ACTIVE:
             raise MathflowError("a trace is already being recorded")
-        _ACTIVE.append(self)
+        ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _ACTIVE.remove(self)
+        ACTIVE.remove(self)
 
     # ------------------------------------------------------------------ values
     def bind(self, tensor: Any, name: str) -> None:
