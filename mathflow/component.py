@@ -217,20 +217,14 @@ def first_paragraph(doc: str | None) -> str | None:
 
 
 def derive_config(component: type, names: tuple[str, ...], base: type[Component]) -> type[Component]:
-    """The pydantic model of ``component``'s constructor: ``type`` (its names) plus one field per
-    config parameter. A field the ``base`` model declares keeps its type and description and
-    takes the constructor's default."""
+    """The pydantic model of ``component``'s constructor, on ``base`` (class-level behaviour only):
+    ``type`` (its names) plus one field per config parameter, with the parameter's declared type,
+    description and default."""
     fields: dict[str, Any] = {"type": (Literal[names], names[0])}  # type: ignore[valid-type]
     for param in config_parameters(component):
+        annotation, text = _declaration(component, param.name)
         default = ... if param.default is param.empty else param.default
-        inherited = base.model_fields.get(param.name)
-        if inherited is not None:
-            annotation = inherited.rebuild_annotation()
-            info = Field(default, description=inherited.description, alias=inherited.alias)
-        else:
-            annotation, text = _declaration(component, param.name)
-            info = Field(default, description=text)
-        fields[param.name] = (annotation, info)
+        fields[param.name] = (annotation, Field(default, description=text))
     model = create_model(  # type: ignore[call-overload]
         f"{component.__name__}Config",
         __base__=base,

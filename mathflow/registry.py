@@ -56,15 +56,12 @@ class Registry(Generic[T]):
         self._discover = discover
         self._loaded = not discover
 
-    def register(self, component: Any = None, *aliases: str) -> Any:
-        """Register a class under its names (``@LAYERS.register("dense")``), deriving its
-        config model from its constructor, or anything else by name (``@INITIALIZERS.register("zeros")``).
-        A class that declares ``config_model`` itself may be registered bare (``@LAYERS.register``)."""
-        if isinstance(component, str):
-            return lambda target: self._add(target, (component, *aliases))
-        if component is None:
-            raise TypeError("register needs a component or a name")
-        return self._add(component, config_names(component.config_model))
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
+        """Register a class under its names (``@LAYERS.register("dense")``), deriving its config
+        model from its constructor, or anything else by name (``@INITIALIZERS.register("zeros")``)."""
+        if not isinstance(name, str):
+            raise TypeError(f"register takes the component's name first, as in @{self.family}.register('name')")
+        return lambda target: self._add(target, (name, *aliases))
 
     def _add(self, component: T, names: tuple[str, ...]) -> T:
         if (
@@ -171,7 +168,7 @@ class _View(Registry[T]):
     def entries(self) -> dict[str, T]:
         return {k: c for k, c in self._parent.entries.items() if self._keep(c)}
 
-    def register(self, component: Any = None, *aliases: str) -> Any:
+    def register(self, name: str, *aliases: str) -> Callable[[T], T]:
         raise TypeError(f"the {self.family} registry is a view of the {self._parent.family} registry: register there")
 
 
