@@ -394,9 +394,14 @@ def main(host: Host | None = None) -> None:
     """Run the command of ``sys.argv`` with standard output guarded, then end the process at once
     (:mod:`mathflow.process`). ``host`` is what the process that runs the command allows it; by
     default, that of a process of its own."""
-    from mathflow.process import Host, end_process, guard_stdout
+    import sys
+
+    from mathflow.process import Host, end_process, guard_stdout, missing_folder_line
 
     guard_stdout()
+    gone = missing_folder_line(sys.argv[1:])
+    if gone is not None:
+        end_process(gone)  # one line on stderr, exit 1
     try:
         app(obj=host if host is not None else Host())
     except SystemExit as exc:

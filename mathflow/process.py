@@ -4,6 +4,7 @@
   script, or the daemon's forked child) to :func:`mathflow.cli.main` and from there down to the run.
 - :class:`StdoutGuard`: standard output that turns into ``/dev/null`` once its reader has gone away.
 - :func:`end_process`: exit as ``sys.exit`` would, without the interpreter's slow teardown.
+- :func:`missing_folder_line`: the one line for a command started in a folder that was deleted.
 
 Standard library only: the command line imports this before it knows what the command needs.
 """
@@ -60,6 +61,21 @@ class StdoutGuard:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def missing_folder_line(argv: list[str]) -> str | None:
+    """The line a command prints when its working folder no longer exists (deleted after the shell
+    entered it), None when it exists or only help is asked for (``mathflow``, ``--help``)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        asks_help = not argv or "--help" in argv or "--version" in argv
+        return (
+            None
+            if asks_help
+            else "error: the working folder no longer exists (was it deleted?); cd to a folder that does"
+        )
+    return None
 
 
 def guard_stdout() -> None:

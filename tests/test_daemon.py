@@ -318,3 +318,21 @@ def test_the_client_imports_nothing_heavy_before_it_decides() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     heavy = {"mlflow", "typer", "pydantic", "yaml", "rich", "sqlalchemy", "matplotlib", "mathflow.cli"}
     assert heavy.isdisjoint(loaded)
+
+
+GONE = "error: the working folder no longer exists (was it deleted?); cd to a folder that does"
+
+
+def test_a_deleted_working_folder_gives_one_line_with_the_daemon_on_and_off(folder: Path, tmp_path: Path) -> None:
+    _start(folder)
+    for extra in ({}, {"MATHFLOW_DAEMON": "off"}):
+        for args, code in (("runs", 1), ("validate x.yaml", 1), ("--help", 0)):
+            gone = tmp_path / "gone"
+            gone.mkdir()
+            script = f'cd "{gone}" && rmdir "{gone}" && exec "{SCRIPT}" {args}'
+            shell = subprocess.run(["sh", "-c", script], env=_env(folder, **extra), capture_output=True, text=True)
+            assert shell.returncode == code, (extra, args, shell.stderr)
+            if code:
+                assert (shell.stdout, shell.stderr.splitlines()) == ("", [GONE]), (extra, args)
+            else:
+                assert "Usage: mathflow" in shell.stdout
