@@ -41,7 +41,10 @@ def report_runs(
         return
     rows = list_runs(tracking_uri, experiment, max_results=limit)
     if not rows:
-        say("no runs yet")
+        from mathflow.tracking import resolve_tracking_uri
+
+        where = f"of experiment {experiment!r} " if experiment is not None else ""
+        say(f"no runs {where}yet in {resolve_tracking_uri(tracking_uri)}")
         return
     print_runs_table(rows, dead_after)
 

@@ -44,6 +44,20 @@ def test_runs_lists_the_run_with_key_metrics(recorded: tuple[Path, str, str]) ->
     assert "test_accuracy" in done.stdout
 
 
+def test_runs_in_a_folder_without_a_store_names_the_store_it_looked_at(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mathflow.cli", "runs"],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"no runs yet in sqlite:///{(tmp_path / 'runs' / 'mlflow.db').resolve().as_posix()}\n"
+    assert list(tmp_path.iterdir()) == []  # looking creates no store
+
+
 def test_runs_unknown_experiment_is_an_error(recorded: tuple[Path, str, str]) -> None:
     folder, _, _ = recorded
     done = subprocess.run(
