@@ -61,7 +61,8 @@ def test_walkthrough_covers_the_first_hour():
     commands = [s.command for s in steps(WALKTHROUGH.read_text(encoding="utf-8"))]
     for verb in ("validate", "run", "runs", "predict", "rerun"):
         assert any(c.startswith(f"mathflow {verb} ") or c == f"mathflow {verb}" for c in commands), verb
-    assert commands[0].startswith("export MLFLOW_TRACKING_URI="), "the walk-through uses a store of its own"
+    assert commands[0] == "WORK=$(mktemp -d)" and commands[1].startswith('export MLFLOW_TRACKING_URI="sqlite:///$WORK/')
+    assert all("$WORK/" in c for c in commands if ">" in c), "every file a step writes goes to the throw-away folder"
 
 
 @pytest.mark.slow
@@ -86,5 +87,8 @@ def test_walkthrough_runs_as_written(tmp_path: Path):
         lines = out.splitlines()
         for shown, pattern in zip(step.shown, step.patterns()):
             assert any(pattern.search(line) for line in lines), f"$ {step.command}\nno line like {shown!r} in\n{out}"
-    assert not (work / "runs").exists() and not (work / "mlflow.db").exists(), "the walk-through wrote a store here"
-    assert list(tmp_path.glob("tmp.*/mlflow.db")), "the store is the one the walk-through made"
+    left = sorted(str(p.relative_to(work)) for p in work.rglob("*"))
+    assert left == ["pipelines", "pipelines/iris.yaml"], f"the walk-through left files in the repository: {left}"
+    (made,) = tmp_path.glob("tmp.*")
+    written = {"broken.yaml", "flowers.npy", "mlflow.db", "run.json"}
+    assert written <= {p.name for p in made.iterdir()}, "the steps' files and the store are in the throw-away folder"
