@@ -1,7 +1,9 @@
 """``mathflow serve`` and ``mathflow ui``: start a server process, say where it listens, supervise it.
 
-Each server runs in its own session (its own process group), so that stopping it stops everything
-it started; Ctrl-C or SIGTERM of the command stops it, and the command exits with its status.
+Each server runs in a process group of its own, so that stopping it stops everything it started;
+Ctrl-C, SIGTERM or SIGHUP of the command stops it, and the command exits with its status. A watchdog
+in that group (:mod:`mathflow.server_watch`) stops the group when the command ends in any other way
+(kill -9, the daemon's child killed with its caller), so no server outlives its command.
 ``say`` prints one line to standard output (the command line passes ``typer.echo``).
 """
 
@@ -26,7 +28,7 @@ def serve_model(run_id: str, port: int, host: str, tracking_uri: str | None, say
     argv, env, body = serve_command(run_id, tracking_uri, port=port, host=host)
     say(f"serving the model of run {run_id} at http://{host}:{port}/invocations (Ctrl-C to stop)")
     say(f"  curl http://{host}:{port}/invocations -H 'Content-Type: application/json' -d '{body}'")
-    child = subprocess.Popen(argv, env=env, start_new_session=True)
+    child = subprocess.Popen(argv, env=env, preexec_fn=os.setpgrp)  # noqa: PLW1509 - setpgrp only
     return wait_for_server(child)
 
 
@@ -58,12 +60,18 @@ def serve_ui(port: int | None, experiment: str | None, tracking_uri: str | None,
         if shown is not None:
             say(f"  runs of experiment {shown[1]!r}: {experiment_url(ui_base(port), shown[0])}")
 
-    server = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        argv,
+        preexec_fn=os.setpgrp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # noqa: PLW1509
+    )
     return wait_for_server(server, meanwhile=show_experiment)
 
 
 def wait_for_server(child: Any, meanwhile: Callable[[], None] | None = None) -> int:
-    """Run ``meanwhile`` (if given), then wait for the server process; Ctrl-C, SIGTERM or an error of
+    """Run ``meanwhile`` (if given), then wait for the server process (the leader of its own process
+    group, watched by :func:`mathflow.server_watch.start`); Ctrl-C, SIGTERM, SIGHUP or an error of
     ``meanwhile`` stop it (its whole process group). A server started with ``stdout=PIPE`` has its
     output passed on once ``meanwhile`` has printed its lines, so they come first. Its exit status."""
     import signal
@@ -71,10 +79,14 @@ def wait_for_server(child: Any, meanwhile: Callable[[], None] | None = None) -> 
     import sys
     import threading
 
+    from mathflow import server_watch
+
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    watchdog = server_watch.start(child)
     relay = None
     try:
         if meanwhile is not None:
@@ -97,6 +109,8 @@ def wait_for_server(child: Any, meanwhile: Callable[[], None] | None = None) -> 
                 child.wait()
         if relay is not None:
             relay.join(timeout=5)  # the server's last lines
+        if watchdog is not None:
+            os.close(watchdog)  # its group is empty now: it ends
 
 
 def pass_on(source: Any, sink: Any) -> None:

@@ -43,6 +43,7 @@ FLOORS: dict[int, tuple[str, ...]] = {
         "runs_report",
         "prediction",
         "servers",
+        "server_watch",
     ),
     8: ("cli", "cli_options"),
     9: ("host",),
