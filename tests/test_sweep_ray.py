@@ -53,6 +53,22 @@ def test_a_local_file_store_is_refused_for_a_remote_cluster() -> None:
     assert "mlflow server" in exc.value.format()
 
 
+def test_an_address_where_no_cluster_answers_is_one_line(tmp_path: Path) -> None:
+    """Ray would retry such an address for ever, deaf to Ctrl-C: the sweep asks it first."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # free, and nothing listens once it is closed
+    (tmp_path / "p.yaml").write_text(PIPELINE, encoding="utf-8")
+    command = [sys.executable, "-m", "mathflow.cli", "sweep", "p.yaml", "--executor", "ray"]
+    command += ["--address", f"127.0.0.1:{port}", "--tracking-uri", "http://127.0.0.1:1"]
+    done = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"no Ray cluster answers at 127.0.0.1:{port} (connection refused) "
+        "(start one with: ray start --head, or give its address to --address)"
+    ]
+
+
 def _trial_workers() -> list[int]:
     """PIDs of Ray worker processes running a trial right now (their title names the task)."""
     found = []

@@ -19,6 +19,9 @@ from mathflow.errors import MathflowError
 from mathflow.sweep.trial import TrialJob, TrialOutcome, run_trial
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "")
+#: Seconds a cluster's address has to accept a connection before the sweep gives up on it (Ray
+#: itself retries an address that does not answer for ever, deaf to Ctrl-C).
+CONNECT_TIMEOUT_S = 5.0
 
 
 def _import_ray() -> Any:
@@ -29,6 +32,35 @@ def _import_ray() -> Any:
             "--executor ray needs Ray, which is not installed", suggestion="pip install -e '.[ray]'"
         ) from None
     return ray
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The (host, port) that ``address`` (``host:port`` or ``ray://host:port``) names; None for
+    ``auto`` and forms without a port (Ray resolves those itself)."""
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    try:
+        port = parsed.port
+    except ValueError:
+        return None
+    return (parsed.hostname or "127.0.0.1", port) if port is not None else None
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise a MathflowError naming ``address`` unless it accepts a TCP connection within ``timeout``."""
+    import socket
+
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            return
+    except OSError as exc:
+        reason = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise MathflowError(
+            f"no Ray cluster answers at {address} ({reason.lower()})",
+            suggestion="start one with: ray start --head, or give its address to --address",
+        ) from None
 
 
 def is_local_address(address: str | None) -> bool:
@@ -116,6 +148,7 @@ class RayExecutor:
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
             if self.address not in (None, "local"):
+                check_reachable(self.address)
                 kwargs = {"address": self.address, "log_to_driver": False}
             try:
                 ray.init(**kwargs)
