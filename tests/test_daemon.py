@@ -9,9 +9,11 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -336,3 +338,39 @@ def test_a_deleted_working_folder_gives_one_line_with_the_daemon_on_and_off(fold
                 assert (shell.stdout, shell.stderr.splitlines()) == ("", [GONE]), (extra, args)
             else:
                 assert "Usage: mathflow" in shell.stdout
+
+
+def test_silent_slow_and_deeply_nested_callers_hold_up_no_one(folder: Path) -> None:
+    status = _start(folder)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(status["socket"])  # connects and says nothing
+    dripping = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dripping.connect(status["socket"])
+    stop = threading.Event()
+
+    def drip() -> None:  # one byte of a long message every half second, for as long as the test runs
+        try:
+            while not stop.wait(0.5):
+                dripping.send(b"\x00")
+        except OSError:
+            pass  # the daemon gave up on it
+
+    dripper = threading.Thread(target=drip, daemon=True)
+    dripper.start()
+    nested = b"[" * 200_000 + b"]" * 200_000
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as deep:
+        deep.connect(status["socket"])
+        deep.sendall(struct.pack(">I", len(nested)) + nested)
+    try:
+        for _ in range(3):  # each would wait for the silent and the dripping caller before
+            ran = subprocess.run(
+                [SCRIPT, "validate", IRIS], env=_env(folder), capture_output=True, text=True, timeout=120
+            )
+            assert ran.returncode == 0, ran.stderr
+        after = _status(folder)
+        assert after["pid"] == status["pid"] and after["served"] == 3  # alive, and it ran all three
+    finally:
+        stop.set()
+        silent.close()
+        dripping.close()
+        dripper.join(timeout=5)

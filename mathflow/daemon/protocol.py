@@ -160,14 +160,37 @@ def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any] | Non
         _close_all(fds)
         raise ProtocolError(f"message of {length} bytes (at most {MAX_MESSAGE_BYTES})")
     try:
-        message = json.loads(_exactly(sock, length))
-    except (ValueError, ProtocolError):
+        return _decode(_exactly(sock, length)), list(fds)
+    except ProtocolError:
         _close_all(fds)
+        raise
+
+
+def parse(buffer: bytes) -> dict[str, Any] | None:
+    """The message that ``buffer`` (bytes received so far) holds; None while it is incomplete. Raises
+    ProtocolError for an oversized or malformed one, or bytes beyond its end."""
+    if len(buffer) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack_from(buffer)
+    if length > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {length} bytes (at most {MAX_MESSAGE_BYTES})")
+    end = _LENGTH.size + length
+    if len(buffer) < end:
+        return None
+    if len(buffer) > end:
+        raise ProtocolError("bytes after the message")
+    return _decode(bytes(buffer[_LENGTH.size : end]))
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    """A message's JSON body as a mapping (deep nesting, bad JSON or another type: ProtocolError)."""
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
         raise ProtocolError("not a message of the mathflow daemon") from None
     if not isinstance(message, dict):
-        _close_all(fds)
         raise ProtocolError("not a message of the mathflow daemon")
-    return message, list(fds)
+    return message
 
 
 def _exactly(sock: socket.socket, count: int) -> bytes:

@@ -40,6 +40,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,28 @@ def log(message: str) -> None:
     """A line of the daemon's log (its standard error, the ``<key>.log`` file)."""
     sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {message}\n")
     sys.stderr.flush()
+
+
+#: Seconds a caller has to send its whole request after connecting.
+REQUEST_SECONDS = 5.0
+
+
+@dataclass
+class _Pending:
+    """A connection whose request is still arriving: the bytes and descriptors so far, its deadline."""
+
+    conn: socket.socket
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
+    fds: list[int] = field(default_factory=list)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 class Daemon:
@@ -162,11 +185,16 @@ class Daemon:
                     log("idle: exiting")
                     self.stop_listening()
                     break
+            next_deadline = self.drop_late_requests()
+            if next_deadline is not None:
+                timeout = next_deadline if timeout is None else min(timeout, next_deadline)
             for key, _events in self.selector.select(timeout):
                 if key.data == "wakeup":
                     self.drain_wakeups()
                 elif key.data == "accept":
                     self.accept()
+                elif isinstance(key.data, _Pending):
+                    self.read_request(key.data)
                 else:
                     self.relay(key.data)
         log(f"stopped after {self.served} commands")
@@ -208,38 +236,83 @@ class Daemon:
 
     # ------------------------------------------------------------------ requests
     def accept(self) -> None:
+        """A new connection: a caller of ours (else it is closed), whose request is read as it arrives
+        (:meth:`read_request`), never waited for: a silent or slow caller holds up no other."""
         if self.listener is None:
             return  # stopped listening earlier in this turn of the loop
         try:
             conn, _ = self.listener.accept()
         except BlockingIOError:
             return
-        conn.setblocking(True)
-        conn.settimeout(10.0)
-        fds: list[int] = []
         try:
             peer = _PEER.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEER.size))
-            if peer[1] != os.getuid():
-                log(f"refused a caller of uid {peer[1]}")
-                conn.close()
-                return
-            request, fds = protocol.receive(conn, max_fds=3)
-            if request is None:
-                conn.close()
-                return
+        except OSError as exc:
+            log(f"a caller could not be identified: {exc}")
+            conn.close()
+            return
+        if peer[1] != os.getuid():
+            log(f"refused a caller of uid {peer[1]}")
+            conn.close()
+            return
+        conn.setblocking(False)
+        self.selector.register(conn, selectors.EVENT_READ, _Pending(conn, time.monotonic() + REQUEST_SECONDS))
+
+    def read_request(self, pending: _Pending) -> None:
+        """Take what has arrived of ``pending``'s request; once it is whole, act on it."""
+        conn = pending.conn
+        try:
+            chunk, fds, _flags, _address = socket.recv_fds(conn, 1 << 16, 3)  # stdin, stdout, stderr at most
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.drop(pending, f"a request failed: {exc}")
+            return
+        pending.fds += fds
+        if len(pending.fds) > 3:
+            self.drop(pending, "a request came with more than three descriptors")
+            return
+        if not chunk:
+            self.drop(pending, None)  # closed before (or without) a whole request
+            return
+        pending.data += chunk
+        try:
+            request = protocol.parse(pending.data)
+        except protocol.ProtocolError as exc:
+            self.drop(pending, f"a request failed: {exc}")
+            return
+        if request is None:
+            return
+        self.selector.unregister(conn)
+        conn.setblocking(True)
+        conn.settimeout(10.0)
+        try:
             if "control" in request:
                 self.control(conn, request)
-                return
-            self.start_command(conn, request, fds)
+            else:
+                self.start_command(conn, request, pending.fds)
         except OSError as exc:
             log(f"a request failed: {exc}")
             conn.close()
         finally:
-            for fd in fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            _close_all(pending.fds)
+
+    def drop(self, pending: _Pending, reason: str | None) -> None:
+        """Forget a request that will not come whole (closed, malformed, or past its deadline)."""
+        if reason:
+            log(reason)
+        self.forget_caller(pending.conn)
+        pending.conn.close()
+        _close_all(pending.fds)
+
+    def drop_late_requests(self) -> float | None:
+        """Drop the requests past their deadline; seconds until the next deadline (None: none waits)."""
+        now = time.monotonic()
+        waiting = [key.data for key in self.selector.get_map().values() if isinstance(key.data, _Pending)]
+        for pending in waiting:
+            if pending.deadline <= now:
+                self.drop(pending, f"a request did not arrive within {REQUEST_SECONDS:g} s")
+        left = [p.deadline - now for p in waiting if p.deadline > now]
+        return min(left) if left else None
 
     def control(self, conn: socket.socket, request: dict[str, Any]) -> None:
         with conn:
