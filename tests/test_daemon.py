@@ -374,3 +374,12 @@ def test_silent_slow_and_deeply_nested_callers_hold_up_no_one(folder: Path) -> N
         silent.close()
         dripping.close()
         dripper.join(timeout=5)
+
+
+def test_status_says_how_long_it_has_been_idle_and_when_it_exits(folder: Path) -> None:
+    _start(folder, **{protocol.IDLE_ENV: "300"})
+    time.sleep(1.0)
+    state = _status(folder)
+    assert state["idle_exit_seconds"] == 300.0
+    assert 1.0 <= state["idle_seconds"] < 300.0
+    assert "exits after 5 min idle" in _mathflow(folder, "daemon", "status").stdout

@@ -40,7 +40,7 @@ def describe(state: dict[str, Any] | None) -> str:
     up = time.time() - float(state.get("started", time.time()))
     return (
         f"daemon running: pid {state.get('pid')}, up {_duration(up)}, {state.get('served', 0)} commands served, "
-        f"{state.get('running', 0)} running, exits after {_duration(float(state.get('idle_seconds', 0)))} idle\n"
+        f"{state.get('running', 0)} running, exits after {_duration(float(state.get('idle_exit_seconds', 0)))} idle\n"
         f"  socket {state.get('socket')}\n  log    {state.get('log')}"
     )
 
@@ -54,7 +54,8 @@ def _duration(seconds: float) -> str:
 
 
 def status() -> dict[str, Any] | None:
-    """The running daemon's own description (pid, socket, log, started, served, running, idle_seconds), or None."""
+    """The running daemon's own description (pid, socket, log, started, served, running, idle_seconds:
+    how long it has been idle, idle_exit_seconds: after how long idle it exits), or None."""
     return protocol.ask(_place(), {"control": "status"})
 
 

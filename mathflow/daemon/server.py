@@ -330,7 +330,8 @@ class Daemon:
             "started": self.started,
             "served": self.served,
             "running": len(self.children),
-            "idle_seconds": self.idle_seconds,
+            "idle_seconds": 0.0 if self.children else round(time.monotonic() - self.last_activity, 1),
+            "idle_exit_seconds": self.idle_seconds,
             "modules": len(sys.modules),
         }
 
