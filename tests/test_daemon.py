@@ -209,7 +209,11 @@ def test_a_changed_module_file_makes_the_daemon_stale(folder: Path, tmp_path: Pa
     probe.write_text("PROBE = 1\n")
     env = {"PYTHONPATH": str(extra)}
     first = _start(folder, **env)
-    os.utime(probe, (time.time() + 5, time.time() + 5))
+    before = probe.stat()
+    time.sleep(0.05)
+    probe.write_text("PROBE = 2\n")  # same size; the modification time put back, as cp -p and rsync -a do
+    os.utime(probe, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (probe.stat().st_size, probe.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
     ran = _mathflow(folder, "validate", IRIS, **env)
     assert ran.returncode == 0, ran.stderr  # run in its own process, the daemon stopping
     deadline = time.monotonic() + 30

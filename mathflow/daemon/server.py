@@ -49,9 +49,16 @@ from mathflow.daemon import protocol
 _PEER = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
-def module_files() -> dict[str, tuple[int, int]]:
-    """Size and modification time (ns) of the file of every imported module."""
-    found: dict[str, tuple[int, int]] = {}
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    """What tells a file's contents changed: size, inode, modification and change time (ns). The
+    change time moves with any write, even one that restores the size and modification time
+    (``cp -p``, ``rsync -a``), and a file replaced by another has another inode."""
+    return info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns
+
+
+def module_files() -> dict[str, tuple[int, ...]]:
+    """The :func:`_identity` of the file of every imported module."""
+    found: dict[str, tuple[int, ...]] = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if not isinstance(path, str) or path in found:
@@ -60,20 +67,20 @@ def module_files() -> dict[str, tuple[int, int]]:
             info = os.stat(path)
         except OSError:
             continue
-        found[path] = (info.st_size, info.st_mtime_ns)
+        found[path] = _identity(info)
     return found
 
 
-def changed_files(known: dict[str, tuple[int, int]]) -> list[str]:
+def changed_files(known: dict[str, tuple[int, ...]]) -> list[str]:
     """The files of :func:`module_files` that are no longer as they were imported."""
     changed = []
-    for path, (size, mtime) in known.items():
+    for path, identity in known.items():
         try:
             info = os.stat(path)
         except OSError:
             changed.append(path)
             continue
-        if (info.st_size, info.st_mtime_ns) != (size, mtime):
+        if _identity(info) != identity:
             changed.append(path)
     return changed
 
@@ -119,7 +126,7 @@ class Daemon:
         self.last_activity = time.monotonic()
         self.stopping = False
         self.stop_requested = False
-        self.known_files: dict[str, tuple[int, int]] = {}
+        self.known_files: dict[str, tuple[int, ...]] = {}
         self.import_defaults: dict[str, str] = {}  # environment variables that the imports set
         self.listener: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
