@@ -361,6 +361,7 @@ def daemon(
     action: str = opt.DAEMON_ACTION,
     json_out: bool = opt.DAEMON_JSON,
     every: bool = opt.DAEMON_ALL,
+    everywhere: bool = opt.DAEMON_EVERYWHERE,
     debug: bool = opt.DEBUG,
 ) -> None:
     """Show, start or stop the daemon that keeps MLflow and mathflow imported for fast commands.
@@ -371,7 +372,7 @@ def daemon(
     """
     from mathflow.daemon import control
 
-    typer.echo(control.report(action, every, json_out))
+    typer.echo(control.report(action, every, json_out, everywhere))
 
 
 @_command(run=True)

@@ -94,4 +94,7 @@ UI_EXPERIMENT = typer.Option(None, "--experiment", "-e", help="Show this experim
 # --------------------------------------------------------------------------- daemon
 DAEMON_ACTION = typer.Argument("status", help="status, start or stop.")
 DAEMON_JSON = typer.Option(False, "--json", help="Print the daemon's state as one JSON object (null: none).")
-DAEMON_ALL = typer.Option(False, "--all", help="stop: every daemon in the daemon folder (any environment).")
+DAEMON_ALL = typer.Option(False, "--all", help="stop: every daemon of this installation (any environment).")
+DAEMON_EVERYWHERE = typer.Option(
+    False, "--everywhere", help="stop: every daemon in the daemon folder, of any installation or checkout."
+)

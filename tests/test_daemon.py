@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import mathflow
 from mathflow.daemon import protocol
 from mathflow.daemon.client import command_of
 from tests.cli_helpers import cli_env, mathflow_script
@@ -387,3 +388,33 @@ def test_status_says_how_long_it_has_been_idle_and_when_it_exits(folder: Path) -
     assert state["idle_exit_seconds"] == 300.0
     assert 1.0 <= state["idle_seconds"] < 300.0
     assert "exits after 5 min idle" in _mathflow(folder, "daemon", "status").stdout
+
+
+def test_stop_all_stops_this_installations_daemons_and_everywhere_all_of_them(folder: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(Path(mathflow.__file__).parent, other / "mathflow", ignore=shutil.ignore_patterns("__pycache__"))
+    start_other = "import json; from mathflow.daemon import control; print(json.dumps(control.start()))"
+    env = {**_env(folder), "PYTHONPATH": str(other)}
+    started = subprocess.run([sys.executable, "-c", start_other], env=env, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    theirs = json.loads(started.stdout)
+    assert theirs["installation"] == str((other / "mathflow").resolve())
+    ours = _start(folder)
+    assert ours["installation"] != theirs["installation"]
+
+    assert _mathflow(folder, "daemon", "stop", "--all").returncode == 0
+    assert _status(folder) is None  # ours stopped
+    assert _alive(theirs["pid"]), "--all stopped the daemon of another installation"
+    assert _mathflow(folder, "daemon", "stop", "--everywhere").returncode == 0
+    deadline = time.monotonic() + 30
+    while _alive(theirs["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(theirs["pid"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # not our child: reaped by init once it exits
+    except ProcessLookupError:
+        return False
+    return True

@@ -67,12 +67,17 @@ def start() -> dict[str, Any] | None:
     return status()
 
 
-def stop(every: bool = False, wait: float = 30.0) -> dict[str, Any] | None:
-    """Ask the daemon (``every``: each daemon in the daemon folder, whatever environment it serves) to
-    stop, and wait up to ``wait`` s until it has exited, which it does once its running commands have
+def stop(every: bool = False, everywhere: bool = False, wait: float = 30.0) -> dict[str, Any] | None:
+    """Ask the daemon to stop (``every``: each daemon in the daemon folder that serves this
+    installation, whatever environment; ``everywhere``: each one of any installation or checkout),
+    and wait up to ``wait`` s until they have exited, which each does once its running commands have
     ended. ``{"stopping": True, "running": n}`` (n summed over the daemons), or None when none ran."""
     found = _place()
-    places = [protocol.Place(found.folder, sock.stem) for sock in found.folder.glob("*.sock")] if every else [found]
+    places = [found]
+    if every or everywhere:
+        places = [protocol.Place(found.folder, sock.stem) for sock in found.folder.glob("*.sock")]
+    if not everywhere:
+        places = [p for p in places if p == found or _serves_this_installation(p)]
     answers = [answer for answer in (protocol.ask(place, {"control": "stop"}) for place in places) if answer]
     if not answers:
         return None
@@ -82,12 +87,19 @@ def stop(every: bool = False, wait: float = 30.0) -> dict[str, Any] | None:
     return {"stopping": True, "running": sum(int(answer.get("running", 0)) for answer in answers)}
 
 
-def report(action: str, every: bool = False, json_out: bool = False) -> str:
-    """``mathflow daemon ACTION``: do ``action`` (status, start or stop; ``every`` daemon for stop) and
-    say what was found: in words, or (``json_out``) as one JSON object (``null``: no daemon)."""
+def _serves_this_installation(found: protocol.Place) -> bool:
+    """Whether the daemon of ``found`` runs the mathflow package this process imports."""
+    state = protocol.ask(found, {"control": "status"})
+    return state is not None and state.get("installation") == protocol.INSTALLATION
+
+
+def report(action: str, every: bool = False, json_out: bool = False, everywhere: bool = False) -> str:
+    """``mathflow daemon ACTION``: do ``action`` (status, start or stop; for stop ``every`` daemon of
+    this installation, or ``everywhere``) and say what was found: in words, or (``json_out``) as one
+    JSON object (``null``: no daemon)."""
     import json
 
-    actions = {"status": status, "start": start, "stop": lambda: stop(every)}
+    actions = {"status": status, "start": start, "stop": lambda: stop(every, everywhere)}
     if action not in actions:
         raise MathflowError(f"unknown daemon action {action!r}; choose one of: status, start, stop")
     state = actions[action]()

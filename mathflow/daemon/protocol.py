@@ -90,6 +90,10 @@ def daemon_folder(env: dict[str, str] | os._Environ[str]) -> Path:
     return Path(env.get("TMPDIR", "").strip() or "/tmp") / f"mathflow-{os.getuid()}"
 
 
+#: The mathflow package this process imports: the installation (or checkout) a daemon serves.
+INSTALLATION = str(Path(__file__).resolve().parent.parent)
+
+
 def daemon_key(env: dict[str, str] | os._Environ[str]) -> str:
     """16 hex digits naming what a daemon's imports depend on: the interpreter, ``sys.path``, the
     mathflow package, and the environment variables that modules read when they are imported."""
@@ -98,8 +102,7 @@ def daemon_key(env: dict[str, str] | os._Environ[str]) -> str:
         for name, value in env.items()
         if name.startswith(_IMPORT_TIME_ENV_PREFIXES) or name in _IMPORT_TIME_ENV_NAMES
     )
-    package = str(Path(__file__).resolve().parent.parent)
-    identity = [sys.executable, sys.version, sys.path, package, relevant, process_settings()]
+    identity = [sys.executable, sys.version, sys.path, INSTALLATION, relevant, process_settings()]
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 

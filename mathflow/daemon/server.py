@@ -332,6 +332,7 @@ class Daemon:
     def describe(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
+            "installation": protocol.INSTALLATION,
             "socket": str(self.place.socket),
             "log": str(self.place.log),
             "started": self.started,
