@@ -418,3 +418,15 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_daemon_that_is_still_importing_shows_as_starting(folder: Path) -> None:
+    import fcntl
+
+    lock = Path(_start(folder)["socket"]).with_suffix(".lock")
+    assert "daemon stopped" in _mathflow(folder, "daemon", "stop").stdout
+    with open(lock, "a") as held:  # what a daemon does before it has imported everything and listens
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert _status(folder) == {"starting": True, "log": str(lock.with_suffix(".log"))}
+        assert "daemon starting" in _mathflow(folder, "daemon", "status").stdout
+    assert _status(folder) is None

@@ -34,6 +34,8 @@ def describe(state: dict[str, Any] | None) -> str:
     """What :func:`status`, :func:`start` or :func:`stop` found, in words."""
     if state is None:
         return "no daemon running (the next `mathflow run` starts one)"
+    if state.get("starting"):
+        return f"daemon starting: importing what commands need; it listens in a few seconds (log {state['log']})"
     if "stopping" in state:
         running = int(state.get("running", 0))
         return "daemon stopped" if not running else f"daemon stopping once its {running} running commands end"
@@ -55,8 +57,13 @@ def _duration(seconds: float) -> str:
 
 def status() -> dict[str, Any] | None:
     """The running daemon's own description (pid, socket, log, started, served, running, idle_seconds:
-    how long it has been idle, idle_exit_seconds: after how long idle it exits), or None."""
-    return protocol.ask(_place(), {"control": "status"})
+    how long it has been idle, idle_exit_seconds: after how long idle it exits); ``{"starting": True,
+    "log": ...}`` while one holds its lock but does not listen yet (it is importing); None when none runs."""
+    found = _place()
+    state = protocol.ask(found, {"control": "status"})
+    if state is None and _holds_lock(found):
+        return {"starting": True, "log": str(found.log)}
+    return state
 
 
 def start() -> dict[str, Any] | None:
