@@ -430,3 +430,20 @@ def test_a_daemon_that_is_still_importing_shows_as_starting(folder: Path) -> Non
         assert _status(folder) == {"starting": True, "log": str(lock.with_suffix(".log"))}
         assert "daemon starting" in _mathflow(folder, "daemon", "status").stdout
     assert _status(folder) is None
+
+
+@pytest.mark.parametrize("lacking", ["socket.SO_PEERCRED", "os.fork"])
+def test_without_peer_credentials_or_fork_the_daemon_is_off_and_says_why(
+    folder: Path, tmp_path: Path, lacking: str
+) -> None:
+    module, name = lacking.split(".")
+    (tmp_path / "sitecustomize.py").write_text(f"import {module}\ndel {module}.{name}\n")  # as on such a platform
+    env = {"PYTHONPATH": str(tmp_path)}
+    shown = _mathflow(folder, "daemon", "status", **env)
+    assert shown.returncode == 1
+    assert shown.stderr.strip() == (
+        f"the daemon is off on this platform (it lacks {lacking}); every command runs in its own process"
+    )
+    ran = _mathflow(folder, "validate", IRIS, **env)
+    assert ran.returncode == 0, ran.stderr  # in a process of its own
+    assert not list(folder.glob("*.sock")) and not list(folder.glob("*.lock"))

@@ -15,10 +15,15 @@ START_SECONDS = 120.0
 
 
 def _place() -> protocol.Place:
+    missing = protocol.missing_on_this_platform()
+    if missing:
+        raise MathflowError(
+            f"the daemon is off on this platform (it lacks {', '.join(missing)}); every command runs in its own process"
+        )
     if not protocol.enabled(os.environ):
         raise MathflowError(
-            f"the daemon is switched off here (${protocol.SWITCH_ENV}={os.environ.get(protocol.SWITCH_ENV, '')!r}, "
-            "or this platform cannot fork); every command runs in its own process"
+            f"the daemon is switched off here (${protocol.SWITCH_ENV}={os.environ.get(protocol.SWITCH_ENV, '')!r}); "
+            "every command runs in its own process"
         )
     found = protocol.place(os.environ)
     if found is None:

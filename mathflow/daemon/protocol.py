@@ -43,11 +43,18 @@ class ProtocolError(OSError):
 
 
 def enabled(env: dict[str, str] | os._Environ[str]) -> bool:
-    """False when ``$MATHFLOW_DAEMON`` switches the daemon off, or this platform cannot fork or pass
-    file descriptors over a Unix socket."""
+    """False when ``$MATHFLOW_DAEMON`` switches the daemon off, or this platform lacks what it needs
+    (:func:`missing_on_this_platform`)."""
     if env.get(SWITCH_ENV, "").strip().lower() in {"0", "off", "false", "no"}:
         return False
-    return hasattr(os, "fork") and hasattr(socket, "AF_UNIX") and hasattr(socket, "send_fds")
+    return not missing_on_this_platform()
+
+
+def missing_on_this_platform() -> list[str]:
+    """What the daemon needs and this platform lacks: ``fork``, Unix sockets, passing descriptors over
+    them, and ``SO_PEERCRED`` (which tells the daemon that a caller is this user; macOS has none)."""
+    needs = [(os, "fork"), (socket, "AF_UNIX"), (socket, "send_fds"), (socket, "SO_PEERCRED")]
+    return [f"{module.__name__}.{name}" for module, name in needs if not hasattr(module, name)]
 
 
 def idle_seconds(env: dict[str, str] | os._Environ[str]) -> float:
