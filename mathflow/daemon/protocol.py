@@ -167,12 +167,12 @@ def receive(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any] | Non
     head += _exactly(sock, _LENGTH.size - len(head))
     (length,) = _LENGTH.unpack(head)
     if length > MAX_MESSAGE_BYTES:
-        _close_all(fds)
+        close_all(fds)
         raise ProtocolError(f"message of {length} bytes (at most {MAX_MESSAGE_BYTES})")
     try:
         return _decode(_exactly(sock, length)), list(fds)
     except ProtocolError:
-        _close_all(fds)
+        close_all(fds)
         raise
 
 
@@ -214,7 +214,8 @@ def _exactly(sock: socket.socket, count: int) -> bytes:
     return b"".join(chunks)
 
 
-def _close_all(fds: list[int]) -> None:
+def close_all(fds: list[int]) -> None:
+    """Close each descriptor of ``fds`` (one already closed is no error)."""
     for fd in fds:
         try:
             os.close(fd)

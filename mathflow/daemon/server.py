@@ -105,14 +105,6 @@ class _Pending:
     fds: list[int] = field(default_factory=list)
 
 
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-
-
 class Daemon:
     """The accept-fork-reap loop; see the module docstring."""
 
@@ -301,7 +293,7 @@ class Daemon:
             log(f"a request failed: {exc}")
             conn.close()
         finally:
-            _close_all(pending.fds)
+            protocol.close_all(pending.fds)
 
     def drop(self, pending: _Pending, reason: str | None) -> None:
         """Forget a request that will not come whole (closed, malformed, or past its deadline)."""
@@ -309,7 +301,7 @@ class Daemon:
             log(reason)
         self.forget_caller(pending.conn)
         pending.conn.close()
-        _close_all(pending.fds)
+        protocol.close_all(pending.fds)
 
     def drop_late_requests(self) -> float | None:
         """Drop the requests past their deadline; seconds until the next deadline (None: none waits)."""
