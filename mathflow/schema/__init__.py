@@ -8,12 +8,12 @@
     spec.to_data()                                              # plain data, YAML-ready
 
 The sections (``data``, ``model``, ``train``, ...) live here; the config model of each
-component (a layer, a loss, an optimizer, a data set, ...) lives in the component's own module
-and the sections' unions are built from the registries (:mod:`mathflow.registry`). The math
+component (a layer, a loss, an optimizer, a data set, ...) is derived from the component's own
+constructor (:mod:`mathflow.component`) and the sections' unions are built from the registries
+(:mod:`mathflow.registry`). The math
 pipelines' models are in :mod:`mathflow.schema.math_pipeline`.
 
-Names are resolved on first use (PEP 562), so a component module can import
-:mod:`mathflow.schema.base` while the registries are still being filled.
+Names are resolved on first use (PEP 562): importing the package does not fill the registries.
 """
 
 from __future__ import annotations

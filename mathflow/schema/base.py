@@ -1,15 +1,7 @@
-"""Shared building blocks of the pipeline spec: strict models, YAML booleans, components.
+"""Names over a family's component models: main names (:func:`catalog`) and every alias (:func:`tags`).
 
-A *component* (layer, loss, optimizer, ...) is written in one of three forms, all normalised
-to ``{"type": name, **params}`` before validation:
-
-* a bare name: ``relu``;
-* a one-key mapping: ``{dense: {units: 10}}`` (``{flatten: null}`` works too);
-* a flat mapping with ``type``: ``{type: dense, units: 10}``.
-
-Every family is a discriminated union of its component models on ``type``; pydantic reports
-an unknown name as ``union_tag_invalid`` with the known names, which the error layer turns
-into "unknown layer 'desne' (did you mean 'dense'?)".
+The component models themselves, their three written forms and the family unions are in
+:mod:`mathflow.component`.
 """
 
 from __future__ import annotations
@@ -17,9 +9,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from mathflow.component import Component, Flag, SpecModel, component_union, split_component, yaml_bool
-
-__all__ = ["Component", "Flag", "SpecModel", "component_union", "split_component", "tags", "yaml_bool"]
+from mathflow.component import Component
 
 
 def catalog(members: list[type[Component]]) -> dict[str, type[Component]]:

@@ -17,9 +17,9 @@ from pydantic import (
     model_validator,
 )
 
+from mathflow.component import Flag, SpecModel, component_union
 from mathflow.data.sources import DATASETS, SourceConfig
 from mathflow.data.transforms import TRANSFORMS
-from mathflow.schema.base import Flag, SpecModel, component_union
 
 SourceEntry = component_union("data set", DATASETS.config_models())
 

@@ -13,11 +13,12 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from mathflow.component import Component, Flag, SpecModel, split_component
 from mathflow.component_schema import ComponentSchema
 from mathflow.config.kind import KINDS
 from mathflow.constraints import NonNegativeFloat, PositiveInt
 from mathflow.optim.optimizer import OPTIMIZERS
-from mathflow.schema.base import Component, Flag, SpecModel, split_component, tags
+from mathflow.schema.base import tags
 from mathflow.schema.data import SourceEntry
 from mathflow.schema.tracking import TrackingSection
 

@@ -23,9 +23,9 @@ from typing import Annotated, Any, Union
 from pydantic import BeforeValidator, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
+from mathflow.component import SpecModel, component_union, split_component
 from mathflow.component_schema import ComponentSchema
 from mathflow.nn.layer import LAYERS
-from mathflow.schema.base import SpecModel, component_union, split_component
 
 INPUT = "input"
 NODE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")

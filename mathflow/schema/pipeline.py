@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from mathflow.component import SpecModel, component_union
 from mathflow.metrics import METRICS
 from mathflow.nn.losses import LOSSES
 from mathflow.nn.regularizers import REGULARIZERS
 from mathflow.optim.optimizer import OPTIMIZERS
 from mathflow.optim.schedules import SCHEDULES
-from mathflow.schema.base import SpecModel, component_union
 from mathflow.schema.data import DataSection
 from mathflow.schema.model import ModelSection
 from mathflow.schema.sweep import SweepSection

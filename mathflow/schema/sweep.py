@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt, model_validator
 
-from mathflow.schema.base import Flag, SpecModel
+from mathflow.component import Flag, SpecModel
 
 MAX_GRID_POINTS = 10_000
 """The most points a grid may have (the product of the value counts)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mathflow.schema.base import SpecModel
+from mathflow.component import SpecModel
 
 
 class TrackingSection(SpecModel):

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
+from mathflow.component import Flag, SpecModel
 from mathflow.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from mathflow.schema.base import Flag, SpecModel
 
 
 class EarlyStopping(SpecModel):

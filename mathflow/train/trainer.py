@@ -151,10 +151,6 @@ def classification_pair(outputs: np.ndarray, targets: np.ndarray, threshold: flo
     return flat, pred
 
 
-# ---------------------------------------------------------------------------- an epoch in progress
-#: The former name of :class:`~mathflow.train.accumulator.EpochAccumulator` (an epoch in progress).
-EpochState = EpochAccumulator
-
 
 # ---------------------------------------------------------------------------- constructor arguments
 def _optimizer_or_factory(
